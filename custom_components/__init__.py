@@ -1,0 +1,1 @@
+"""Custom integrations of this repository, imported before any test config dir."""

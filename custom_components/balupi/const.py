@@ -1,0 +1,43 @@
+"""Constants for BaluPi."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "balupi"
+
+CONF_HEALTH_PATH: Final = "health_path"
+CONF_SECRET: Final = "secret"  # noqa: S105 (a config key, not a secret)
+CONF_SCAN_INTERVAL: Final = "scan_interval"
+CONF_FAST_INTERVAL: Final = "fast_interval"
+CONF_OFFLINE_INTERVAL: Final = "offline_interval"
+CONF_FAILURE_THRESHOLD: Final = "failure_threshold"
+CONF_BOOT_TIMEOUT: Final = "boot_timeout"
+
+DEFAULT_NAME: Final = "BaluHost"
+DEFAULT_HEALTH_PATH: Final = "/api/health"
+DEFAULT_BROADCAST_ADDRESS: Final = "255.255.255.255"
+DEFAULT_BROADCAST_PORT: Final = 9
+
+# The NAS enforces at least 32 characters; a generated secret is 48 URL-safe ones.
+MIN_SECRET_LENGTH: Final = 32
+GENERATED_SECRET_BYTES: Final = 36
+
+# Heartbeat defaults (seconds). Worst case to detect a dead NAS:
+# 5 + 2 + 3 * (1 + 2) = 16 s, inside the 20 s promise; 4 failures in a row are
+# needed, so a lost reply among good ones (even at 5 % loss) does not count.
+DEFAULT_SCAN_INTERVAL: Final = 5
+DEFAULT_FAST_INTERVAL: Final = 1
+DEFAULT_OFFLINE_INTERVAL: Final = 30
+DEFAULT_FAILURE_THRESHOLD: Final = 4
+DEFAULT_BOOT_TIMEOUT: Final = 300
+HEALTH_TIMEOUT: Final = 2.0
+
+EVENT_NAS_STATE_CHANGED: Final = "balupi_nas_state_changed"
+
+SERVICE_WAKE_NAS: Final = "wake_nas"
+
+ISSUE_NAS_DID_NOT_WAKE: Final = "nas_did_not_wake"
+ISSUE_NAS_UNRESPONSIVE: Final = "nas_unresponsive"
+
+STORAGE_VERSION: Final = 1

@@ -1,0 +1,317 @@
+"""Heartbeat coordinator: owns the NAS lifecycle and probes the NAS's health."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from http import HTTPStatus
+import logging
+from typing import TYPE_CHECKING, Any, override
+
+import aiohttp
+
+from homeassistant.const import (
+    CONF_BROADCAST_ADDRESS,
+    CONF_BROADCAST_PORT,
+    CONF_MAC,
+    CONF_URL,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_BOOT_TIMEOUT,
+    CONF_FAILURE_THRESHOLD,
+    CONF_FAST_INTERVAL,
+    CONF_HEALTH_PATH,
+    CONF_OFFLINE_INTERVAL,
+    CONF_SCAN_INTERVAL,
+    DEFAULT_BOOT_TIMEOUT,
+    DEFAULT_FAILURE_THRESHOLD,
+    DEFAULT_FAST_INTERVAL,
+    DEFAULT_OFFLINE_INTERVAL,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    EVENT_NAS_STATE_CHANGED,
+    HEALTH_TIMEOUT,
+    ISSUE_NAS_DID_NOT_WAKE,
+    ISSUE_NAS_UNRESPONSIVE,
+    STORAGE_VERSION,
+)
+from .heartbeat import HeartbeatPolicy, HeartbeatSettings, PowerHint
+from .nas_state import NasLifecycle, NasState, Reason, Transition
+from .wol import async_send_magic_packet
+
+if TYPE_CHECKING:
+    from .data import BalupiConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+type TransitionListener = Callable[[Transition], None]
+
+
+@dataclass(frozen=True, slots=True)
+class NasStatus:
+    """What the NAS entities show."""
+
+    state: NasState
+    since: datetime | None
+    reason: Reason | None
+    version: str | None
+
+
+def settings_from_options(options: dict[str, Any]) -> HeartbeatSettings:
+    """Build heartbeat timing from an entry's options (defaults where unset)."""
+    return HeartbeatSettings(
+        interval=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
+        fast_interval=options.get(CONF_FAST_INTERVAL, DEFAULT_FAST_INTERVAL),
+        offline_interval=options.get(CONF_OFFLINE_INTERVAL, DEFAULT_OFFLINE_INTERVAL),
+        timeout=HEALTH_TIMEOUT,
+        failure_threshold=options.get(
+            CONF_FAILURE_THRESHOLD, DEFAULT_FAILURE_THRESHOLD
+        ),
+        boot_timeout=options.get(CONF_BOOT_TIMEOUT, DEFAULT_BOOT_TIMEOUT),
+    )
+
+
+def health_url(data: dict[str, Any]) -> str:
+    """Return the full health URL from the base URL and the health path."""
+    base: str = data[CONF_URL]
+    path: str = data[CONF_HEALTH_PATH]
+    return base.rstrip("/") + "/" + path.lstrip("/")
+
+
+def lifecycle_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    """Return the store that keeps an entry's NAS lifecycle across restarts."""
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}", atomic_writes=True)
+
+
+class HealthStatus(StrEnum):
+    """Outcome of one health request."""
+
+    ALIVE = "alive"
+    BAD_RESPONSE = "bad_response"
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """Outcome of one health request and the version the NAS reported."""
+
+    status: HealthStatus
+    version: str | None = None
+
+
+async def async_check_health(
+    session: aiohttp.ClientSession, url: str, timeout: float
+) -> HealthCheck:
+    """Ask the NAS for its health; 200 means alive, whatever else it says."""
+    try:
+        async with (
+            asyncio.timeout(timeout),
+            session.get(url, allow_redirects=False) as response,
+        ):
+            if response.status != HTTPStatus.OK:
+                return HealthCheck(HealthStatus.BAD_RESPONSE)
+            payload = await response.json(content_type=None)
+    except TimeoutError, aiohttp.ClientError:
+        return HealthCheck(HealthStatus.UNREACHABLE)
+    except ValueError:
+        return HealthCheck(HealthStatus.ALIVE)
+    version = payload.get("version") if isinstance(payload, dict) else None
+    return HealthCheck(HealthStatus.ALIVE, None if version is None else str(version))
+
+
+class NasCoordinator(DataUpdateCoordinator[NasStatus]):
+    """Probe the NAS and keep its lifecycle; the one place that changes NAS state."""
+
+    config_entry: BalupiConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
+        """Set up the heartbeat for one NAS."""
+        self.settings = settings_from_options(dict(entry.options))
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} heartbeat",
+            update_interval=timedelta(seconds=self.settings.interval),
+            always_update=False,
+        )
+        self._session = async_get_clientsession(hass)
+        self._url = health_url(dict(entry.data))
+        self._store = lifecycle_store(hass, entry.entry_id)
+        self._lock = asyncio.Lock()
+        self._transition_listeners: list[TransitionListener] = []
+        self.lifecycle = NasLifecycle()
+        self.policy = HeartbeatPolicy(self.settings)
+        self.version: str | None = None
+        self.last_seen: datetime | None = None
+        # Second signal for the decision (the NAS plug's power draw); until a
+        # source is attached it knows nothing and the heartbeat decides alone.
+        self.power_hint: Callable[[], PowerHint] = lambda: PowerHint.UNKNOWN
+
+    @override
+    async def _async_setup(self) -> None:
+        """Restore the lifecycle persisted before the last restart."""
+        stored = await self._store.async_load() or {}
+        self.lifecycle = NasLifecycle.from_dict(stored.get("lifecycle"))
+        self.version = stored.get("version")
+        self.update_interval = timedelta(seconds=self._interval_for_state())
+
+    @override
+    async def _async_update_data(self) -> NasStatus:
+        """Probe the NAS once and apply the heartbeat policy's verdict."""
+        started = dt_util.utcnow()
+        alive, version = await self._async_probe()
+        async with self._lock:
+            since = self.lifecycle.since
+            if since is not None and started < since:
+                # A handshake or Wake-on-LAN changed the state while this probe
+                # was in flight; the newer signal wins.
+                return self._status()
+            now = dt_util.utcnow()
+            if alive:
+                self.last_seen = now
+                self.version = version or self.version
+            verdict = self.policy.on_probe(
+                self.lifecycle.state,
+                alive=alive,
+                seconds_in_state=(now - since).total_seconds() if since else 0.0,
+                power=self.power_hint(),
+            )
+            self._set_issue(ISSUE_NAS_UNRESPONSIVE, active=verdict.unresponsive)
+            if verdict.target is not None and verdict.reason is not None:
+                await self._async_apply(verdict.target, verdict.reason, now)
+            self.update_interval = timedelta(seconds=verdict.next_poll)
+        return self._status()
+
+    async def _async_probe(self) -> tuple[bool, str | None]:
+        """Return whether the NAS answered its health check, and its version."""
+        health = await async_check_health(
+            self._session, self._url, self.settings.timeout
+        )
+        return health.status is HealthStatus.ALIVE, health.version
+
+    async def async_transition(
+        self, to_state: NasState, reason: Reason
+    ) -> Transition | None:
+        """Apply a state change from a push signal (handshake, Wake-on-LAN)."""
+        async with self._lock:
+            transition = await self._async_apply(to_state, reason, dt_util.utcnow())
+            if transition is not None:
+                self.policy.failures = 0
+                self.update_interval = timedelta(seconds=self._interval_for_state())
+                # Also restarts the poll timer, at the interval of the new state.
+                self.async_set_updated_data(self._status())
+        return transition
+
+    async def async_wake(self) -> None:
+        """Send Wake-on-LAN and watch the NAS boot."""
+        state = self.lifecycle.state
+        if state in (NasState.ONLINE, NasState.BOOTING):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=f"already_{state}",
+                translation_placeholders={"name": self.config_entry.title},
+            )
+        data = self.config_entry.data
+        try:
+            await async_send_magic_packet(
+                data[CONF_MAC], data[CONF_BROADCAST_ADDRESS], data[CONF_BROADCAST_PORT]
+            )
+        except OSError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="wol_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        _LOGGER.debug("Sent Wake-on-LAN to %s", data[CONF_MAC])
+        if self.lifecycle.can_transition(NasState.BOOTING):
+            await self.async_transition(NasState.BOOTING, Reason.WOL)
+
+    def async_add_transition_listener(
+        self, listener: TransitionListener
+    ) -> Callable[[], None]:
+        """Call a listener on every applied transition; return a remover."""
+        self._transition_listeners.append(listener)
+        return lambda: self._transition_listeners.remove(listener)
+
+    async def _async_apply(
+        self, to_state: NasState, reason: Reason, now: datetime
+    ) -> Transition | None:
+        """Apply, persist and announce one transition (lock held by the caller)."""
+        transition = self.lifecycle.apply(to_state, reason, now)
+        if transition is None:
+            return None
+        await self._store.async_save(
+            {"lifecycle": self.lifecycle.as_dict(), "version": self.version}
+        )
+        _LOGGER.info(
+            "NAS %s: %s -> %s (%s)",
+            self.config_entry.title,
+            transition.from_state,
+            transition.to_state,
+            reason,
+        )
+        self.hass.bus.async_fire(
+            EVENT_NAS_STATE_CHANGED,
+            {
+                "config_entry_id": self.config_entry.entry_id,
+                "from": transition.from_state.value,
+                "to": transition.to_state.value,
+                "reason": reason.value,
+            },
+        )
+        if to_state is NasState.ONLINE:
+            self._set_issue(ISSUE_NAS_DID_NOT_WAKE, active=False)
+        elif reason is Reason.BOOT_TIMEOUT:
+            self._set_issue(ISSUE_NAS_DID_NOT_WAKE, active=True)
+        for listener in list(self._transition_listeners):
+            listener(transition)
+        return transition
+
+    def _set_issue(self, key: str, *, active: bool) -> None:
+        """Raise or clear one of this NAS's repair issues."""
+        issue_id = f"{key}_{self.config_entry.entry_id}"
+        if not active:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=key,
+            translation_placeholders={
+                "name": self.config_entry.title,
+                "url": self._url,
+                "timeout": str(int(self.settings.boot_timeout)),
+            },
+        )
+
+    def _interval_for_state(self) -> float:
+        """Return how often to probe in the current state."""
+        match self.lifecycle.state:
+            case NasState.OFFLINE:
+                return self.settings.offline_interval
+            case NasState.BOOTING | NasState.SHUTTING_DOWN | NasState.UNKNOWN:
+                return self.settings.fast_interval
+            case _:
+                return self.settings.interval
+
+    def _status(self) -> NasStatus:
+        """Return the current status for the entities."""
+        lifecycle = self.lifecycle
+        return NasStatus(
+            lifecycle.state, lifecycle.since, lifecycle.reason, self.version
+        )

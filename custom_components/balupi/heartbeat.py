@@ -1,0 +1,106 @@
+"""Heartbeat policy: turn health probe results into NAS state decisions.
+
+Pure logic without Home Assistant imports. The coordinator runs the probes;
+this module decides what a result means and when to probe next.
+
+Timing (defaults): a steady probe every ``interval`` seconds; after a first
+failure, quick confirmation probes every ``fast_interval`` seconds; the NAS is
+declared offline after ``failure_threshold`` failures in a row. A single lost
+or slow reply is followed by a good one and resets the count, so it never
+flips the state. Worst case from the NAS going silent to "offline" is
+``interval + timeout + (failure_threshold - 1) * (fast_interval + timeout)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .nas_state import NasState, Reason
+
+
+class PowerHint(StrEnum):
+    """What the NAS plug's power draw says (a second signal next to the heartbeat)."""
+
+    UNKNOWN = "unknown"
+    OFF = "off"
+    STANDBY = "standby"
+    RUNNING = "running"
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatSettings:
+    """Timing of the heartbeat, in seconds."""
+
+    interval: float
+    fast_interval: float
+    offline_interval: float
+    timeout: float
+    failure_threshold: int
+    boot_timeout: float
+
+    def worst_case_detection(self) -> float:
+        """Return the longest time from the NAS going silent to offline."""
+        return (
+            self.interval
+            + self.timeout
+            + (self.failure_threshold - 1) * (self.fast_interval + self.timeout)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What to do after a probe."""
+
+    next_poll: float
+    target: NasState | None = None
+    reason: Reason | None = None
+    unresponsive: bool = False
+
+
+class HeartbeatPolicy:
+    """Count failures and decide state changes from probe results."""
+
+    def __init__(self, settings: HeartbeatSettings) -> None:
+        """Create a policy with no failures counted."""
+        self.settings = settings
+        self.failures = 0
+
+    def on_probe(
+        self,
+        state: NasState,
+        *,
+        alive: bool,
+        seconds_in_state: float,
+        power: PowerHint = PowerHint.UNKNOWN,
+    ) -> Verdict:
+        """Return the verdict for one probe result in the given state."""
+        if alive:
+            self.failures = 0
+            if state is NasState.ONLINE:
+                return Verdict(self.settings.interval)
+            return Verdict(self.settings.interval, NasState.ONLINE, Reason.HEARTBEAT)
+        if state is NasState.OFFLINE:
+            return Verdict(self.settings.offline_interval)
+        if state is NasState.BOOTING:
+            if seconds_in_state >= self.settings.boot_timeout:
+                return self._offline(Reason.BOOT_TIMEOUT)
+            return Verdict(self.settings.fast_interval)
+        return self._on_silent(power)
+
+    def _on_silent(self, power: PowerHint) -> Verdict:
+        """Count a failed probe of a NAS believed up (or unknown)."""
+        self.failures += 1
+        if power is PowerHint.OFF:
+            # The plug says there is no load: no need to wait for confirmations.
+            return self._offline(Reason.POWER)
+        if self.failures < self.settings.failure_threshold:
+            return Verdict(self.settings.fast_interval)
+        if power is PowerHint.RUNNING:
+            # The machine draws full power but its service does not answer:
+            # it is not offline, something on it is stuck.
+            return Verdict(self.settings.interval, unresponsive=True)
+        return self._offline(Reason.HEARTBEAT)
+
+    def _offline(self, reason: Reason) -> Verdict:
+        return Verdict(self.settings.offline_interval, NasState.OFFLINE, reason)

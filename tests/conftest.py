@@ -1,0 +1,129 @@
+"""Shared fixtures for the BaluPi tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Generator
+import time
+from typing import Any
+
+# The hass fixture puts its own config dir (with a custom_components package) on
+# sys.path; importing ours first makes Home Assistant find this integration.
+import custom_components  # noqa: F401  # isort: skip
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed_exact,
+)
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.balupi.const import (
+    CONF_HEALTH_PATH,
+    CONF_SECRET,
+    DEFAULT_HEALTH_PATH,
+    DOMAIN,
+)
+from homeassistant.const import (
+    CONF_BROADCAST_ADDRESS,
+    CONF_BROADCAST_PORT,
+    CONF_IP_ADDRESS,
+    CONF_MAC,
+    CONF_NAME,
+    CONF_URL,
+)
+from homeassistant.core import HomeAssistant
+
+from .fakes.nas_simulator import NasSimulator
+
+MAC = "aa:bb:cc:dd:ee:ff"
+SECRET = "s" * 48
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(
+    enable_custom_integrations: None,
+) -> Generator[None]:
+    """Load integrations from custom_components in every test."""
+    return
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots with Home Assistant's serializer."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+async def nas(socket_enabled: None) -> AsyncGenerator[NasSimulator]:
+    """A NAS health endpoint on 127.0.0.1."""
+    simulator = NasSimulator()
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+def wol_port() -> int:
+    """The UDP port Wake-on-LAN is sent to (tests bind it themselves)."""
+    return 40009
+
+
+def entry_data(url: str, /, **overrides: Any) -> dict[str, Any]:
+    """Return the data of a configured NAS entry."""
+    return {
+        CONF_NAME: "BaluHost",
+        CONF_URL: url,
+        CONF_HEALTH_PATH: DEFAULT_HEALTH_PATH,
+        CONF_IP_ADDRESS: "127.0.0.1",
+        CONF_MAC: MAC,
+        CONF_BROADCAST_ADDRESS: "127.0.0.1",
+        CONF_BROADCAST_PORT: 40009,
+        CONF_SECRET: SECRET,
+    } | overrides
+
+
+@pytest.fixture
+def config_entry(nas: NasSimulator) -> MockConfigEntry:
+    """A BaluPi entry pointing at the NAS simulator."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="BaluHost",
+        unique_id=MAC,
+        data=entry_data(nas.url),
+        entry_id="01JBALUPI0000000000000000",
+    )
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Add and set up an entry, waiting until its platforms are ready."""
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def settle(hass: HomeAssistant, seconds: float = 0.02) -> None:
+    """Let real socket I/O finish while the frozen clock stands still.
+
+    The event loop's clock is frozen in these tests, so waiting has to happen in
+    a thread; the loop keeps serving sockets meanwhile.
+    """
+    await asyncio.get_running_loop().run_in_executor(None, time.sleep, seconds)
+    await hass.async_block_till_done()
+
+
+async def advance(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    seconds: float,
+    step: float = 0.25,
+) -> None:
+    """Move the clock forward in steps, firing due timers and finishing I/O."""
+    remaining = seconds
+    while remaining > 0:
+        freezer.tick(min(step, remaining))
+        remaining -= step
+        async_fire_time_changed_exact(hass)
+        await settle(hass)

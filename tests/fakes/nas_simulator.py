@@ -1,0 +1,139 @@
+"""A BaluHost NAS stand-in: answers GET /api/health like the real NAS.
+
+It can be told to hang (stop answering but keep the port open), to answer
+slowly, to drop a number of replies, to go away entirely (port closed) and to
+come back. Tests drive it through its methods; ``scripts/develop`` runs it as a
+process and drives it over HTTP:
+
+    python -m tests.fakes.nas_simulator --port 8099
+    curl -X POST localhost:8099/_sim/mode -d '{"mode": "silent"}'
+
+Modes: ``ok``, ``silent`` (hang), ``slow`` (answer after ``delay`` s),
+``error`` (HTTP 503).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from enum import StrEnum
+import json
+from typing import Any
+
+from aiohttp import web
+
+HEALTH = {
+    "status": "ok",
+    "version": "1.38.0",
+    "api_version": "1",
+    "min_api_version": "1",
+}
+
+
+class Mode(StrEnum):
+    """How the simulator answers the health check."""
+
+    OK = "ok"
+    SILENT = "silent"
+    SLOW = "slow"
+    ERROR = "error"
+
+
+class NasSimulator:
+    """A health endpoint on 127.0.0.1 whose behaviour can be changed at will."""
+
+    def __init__(self, port: int = 0, *, control: bool = False) -> None:
+        self.mode = Mode.OK
+        self.delay = 5.0
+        self.drop = 0
+        self.requests = 0
+        self.port = port
+        self._control = control
+        self._runner: web.AppRunner | None = None
+        self._hung: set[asyncio.Future[None]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        """Listen (again, on the same port once one was chosen)."""
+        app = web.Application()
+        app.router.add_get("/api/health", self._health)
+        if self._control:
+            app.router.add_post("/_sim/mode", self._set_mode)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.1, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        if not self.port:
+            server = site._server
+            assert server is not None
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def stop(self) -> None:
+        """Close the port: connections are refused until start() is called."""
+        self.release()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def release(self) -> None:
+        """Let every hanging request answer now."""
+        for future in self._hung:
+            if not future.done():
+                future.set_result(None)
+
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        if self.drop:
+            self.drop -= 1
+            await self._hang()
+        if self.mode is Mode.SILENT:
+            await self._hang()
+        if self.mode is Mode.SLOW:
+            await self._hang(self.delay)
+        if self.mode is Mode.ERROR:
+            return web.json_response({"status": "error"}, status=503)
+        return web.json_response(HEALTH)
+
+    async def _hang(self, seconds: float | None = None) -> None:
+        """Wait until released (or for some seconds), answering nothing meanwhile."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        timer = None
+        if seconds is not None:
+            timer = loop.call_later(seconds, future.set_result, None)
+        self._hung.add(future)
+        try:
+            await future
+        finally:
+            self._hung.discard(future)
+            if timer is not None:
+                timer.cancel()
+
+    async def _set_mode(self, request: web.Request) -> web.Response:
+        body: dict[str, Any] = await request.json()
+        self.mode = Mode(body["mode"])
+        if self.mode is not Mode.SILENT:
+            self.release()
+        self.delay = float(body.get("delay", self.delay))
+        self.drop = int(body.get("drop", self.drop))
+        return web.json_response({"mode": self.mode, "delay": self.delay})
+
+
+async def _serve(port: int) -> None:
+    simulator = NasSimulator(port, control=True)
+    await simulator.start()
+    print(json.dumps({"ready": simulator.url}), flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8099)
+    asyncio.run(_serve(parser.parse_args().port))
+
+
+if __name__ == "__main__":
+    main()

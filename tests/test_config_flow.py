@@ -1,0 +1,212 @@
+"""Config, reconfigure and options flows."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.balupi.const import (
+    CONF_BOOT_TIMEOUT,
+    CONF_FAILURE_THRESHOLD,
+    CONF_FAST_INTERVAL,
+    CONF_HEALTH_PATH,
+    CONF_OFFLINE_INTERVAL,
+    CONF_SCAN_INTERVAL,
+    CONF_SECRET,
+    DOMAIN,
+)
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import (
+    CONF_BROADCAST_ADDRESS,
+    CONF_IP_ADDRESS,
+    CONF_MAC,
+    CONF_NAME,
+    CONF_URL,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+
+from .conftest import MAC, SECRET, entry_data, setup_entry
+from .fakes.nas_simulator import Mode, NasSimulator
+
+pytestmark = pytest.mark.usefixtures("mock_setup_entry")
+
+
+@pytest.fixture
+def mock_setup_entry() -> Any:
+    with patch("custom_components.balupi.async_setup_entry", return_value=True) as m:
+        yield m
+
+
+def user_input(url: str, /, **overrides: Any) -> dict[str, Any]:
+    data = entry_data(url, **overrides)
+    data[CONF_MAC] = overrides.get(CONF_MAC, "AA-BB-CC-DD-EE-FF")
+    return data
+
+
+async def start(hass: HomeAssistant) -> dict[str, Any]:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    return result
+
+
+async def test_create_entry_with_given_secret(
+    hass: HomeAssistant, nas: NasSimulator
+) -> None:
+    result = await start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(f"{nas.url}/ ")
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "BaluHost"
+    assert result["result"].unique_id == MAC
+    assert result["data"] == entry_data(nas.url)
+
+
+async def test_empty_secret_is_generated(
+    hass: HomeAssistant, nas: NasSimulator
+) -> None:
+    result = await start(hass)
+    data = user_input(nas.url)
+    del data[CONF_SECRET]
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    secret = result["data"][CONF_SECRET]
+    assert len(secret) == 48
+    assert secret.replace("-", "").replace("_", "").isalnum()
+
+
+async def test_unreachable_nas_is_accepted(
+    hass: HomeAssistant, nas: NasSimulator
+) -> None:
+    url = nas.url
+    await nas.stop()
+    result = await start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(url)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        (CONF_URL, "192.168.178.10", "invalid_url"),
+        (CONF_URL, "ftp://nas.lan", "invalid_url"),
+        (CONF_URL, "http://", "invalid_url"),
+        (CONF_HEALTH_PATH, "api/health", "invalid_health_path"),
+        (CONF_IP_ADDRESS, "nas.lan", "invalid_ip"),
+        (CONF_MAC, "aa:bb:cc:dd:ee", "invalid_mac"),
+        (CONF_MAC, "zz:bb:cc:dd:ee:ff", "invalid_mac"),
+        (CONF_BROADCAST_ADDRESS, "everyone", "invalid_ip"),
+        (CONF_SECRET, "x" * 31, "secret_too_short"),
+    ],
+)
+async def test_bad_input_is_an_inline_error_and_recovers(
+    hass: HomeAssistant, nas: NasSimulator, field: str, value: str, error: str
+) -> None:
+    result = await start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(nas.url, **{field: value})
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {field: error}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(nas.url)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_answering_non_health_endpoint_is_an_error(
+    hass: HomeAssistant, nas: NasSimulator
+) -> None:
+    result = await start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(nas.url, **{CONF_HEALTH_PATH: "/wrong"})
+    )
+    assert result["errors"] == {CONF_HEALTH_PATH: "health_bad_response"}
+    nas.mode = Mode.ERROR
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(nas.url)
+    )
+    assert result["errors"] == {CONF_HEALTH_PATH: "health_bad_response"}
+
+
+async def test_duplicate_mac_aborts(hass: HomeAssistant, nas: NasSimulator) -> None:
+    MockConfigEntry(domain=DOMAIN, unique_id=MAC, data=entry_data(nas.url)).add_to_hass(
+        hass
+    )
+    result = await start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(nas.url, **{CONF_MAC: "aabbccddeeff"})
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_broadcast_default_comes_from_the_network(hass: HomeAssistant) -> None:
+    with patch(
+        "homeassistant.components.network.async_get_ipv4_broadcast_addresses",
+        return_value={"255.255.255.255", "192.0.2.255"},
+    ):
+        result = await start(hass)
+    schema = result["data_schema"].schema
+    defaults = {str(key): key.default() for key in schema if callable(key.default)}
+    assert defaults[CONF_BROADCAST_ADDRESS] == "192.0.2.255"
+
+
+async def test_reconfigure(hass: HomeAssistant, nas: NasSimulator) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=MAC, data=entry_data(nas.url))
+    await setup_entry(hass, entry)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+
+    bad = user_input(nas.url, **{CONF_URL: "nas"})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], bad)
+    assert result["errors"] == {CONF_URL: "invalid_url"}
+
+    changed = user_input(nas.url, **{CONF_NAME: "Keller-NAS", CONF_SECRET: ""})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.title == "Keller-NAS"
+    assert entry.data[CONF_SECRET] == SECRET
+
+
+async def test_reconfigure_refuses_another_nas(
+    hass: HomeAssistant, nas: NasSimulator
+) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=MAC, data=entry_data(nas.url))
+    await setup_entry(hass, entry)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(nas.url, **{CONF_MAC: "11:22:33:44:55:66"})
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_nas"
+    assert entry.data[CONF_MAC] == MAC
+
+
+async def test_options(hass: HomeAssistant, nas: NasSimulator) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=MAC, data=entry_data(nas.url))
+    await setup_entry(hass, entry)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    options = {
+        CONF_SCAN_INTERVAL: 10.0,
+        CONF_FAST_INTERVAL: 2.0,
+        CONF_OFFLINE_INTERVAL: 60.0,
+        CONF_FAILURE_THRESHOLD: 3.0,
+        CONF_BOOT_TIMEOUT: 120.0,
+    }
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], options
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {key: int(value) for key, value in options.items()}
