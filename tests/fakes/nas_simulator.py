@@ -9,7 +9,8 @@ process and drives it over HTTP:
     curl -X POST localhost:8099/_sim/mode -d '{"mode": "silent"}'
 
 Modes: ``ok``, ``silent`` (hang), ``slow`` (answer after ``delay`` s),
-``error`` (HTTP 503).
+``error`` (HTTP 503). ``drop`` holds back the next N replies, ``loss`` a random
+share of them (each for ``delay`` s).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 from enum import StrEnum
 import json
+import random
 from typing import Any
 
 from aiohttp import web
@@ -42,10 +44,16 @@ class Mode(StrEnum):
 class NasSimulator:
     """A health endpoint on 127.0.0.1 whose behaviour can be changed at will."""
 
-    def __init__(self, port: int = 0, *, control: bool = False) -> None:
+    def __init__(
+        self, port: int = 0, *, control: bool = False, seed: int | None = None
+    ) -> None:
         self.mode = Mode.OK
         self.delay = 5.0
         self.drop = 0
+        # Probability that a reply is lost (held back for ``delay`` seconds).
+        self.loss = 0.0
+        self.lost = 0
+        self._random = random.Random(seed)
         self.requests = 0
         self.port = port
         self._control = control
@@ -89,6 +97,9 @@ class NasSimulator:
         if self.drop:
             self.drop -= 1
             await self._hang()
+        elif self.loss and self._random.random() < self.loss:
+            self.lost += 1
+            await self._hang(self.delay)
         if self.mode is Mode.SILENT:
             await self._hang()
         if self.mode is Mode.SLOW:
@@ -119,6 +130,7 @@ class NasSimulator:
             self.release()
         self.delay = float(body.get("delay", self.delay))
         self.drop = int(body.get("drop", self.drop))
+        self.loss = float(body.get("loss", self.loss))
         return web.json_response({"mode": self.mode, "delay": self.delay})
 
 
