@@ -8,9 +8,15 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
-from .coordinator import NasCoordinator, lifecycle_store
+from .coordinator import (
+    NasCoordinator,
+    SnapshotCoordinator,
+    lifecycle_store,
+    snapshot_store,
+)
 from .data import BalupiConfigEntry, BalupiData
 from .services import async_setup_services
+from .views import async_register_views
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -18,8 +24,9 @@ PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions (they validate their target entry themselves)."""
+    """Register actions and views once; both look up their entry per call."""
     async_setup_services(hass)
+    async_register_views(hass)
     return True
 
 
@@ -29,8 +36,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
     The first heartbeat never fails setup: a sleeping NAS is the normal case.
     """
     coordinator = NasCoordinator(hass, entry)
+    snapshots = SnapshotCoordinator(hass, entry)
+    await snapshots.async_load()
     await coordinator.async_config_entry_first_refresh()
-    entry.runtime_data = BalupiData(coordinator)
+    entry.runtime_data = BalupiData(coordinator, snapshots)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
@@ -43,3 +52,4 @@ async def async_unload_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> b
 async def async_remove_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
     """Delete what was persisted for a removed entry."""
     await lifecycle_store(hass, entry.entry_id).async_remove()
+    await snapshot_store(hass, entry.entry_id).async_remove()

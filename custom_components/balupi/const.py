@@ -39,5 +39,12 @@ SERVICE_WAKE_NAS: Final = "wake_nas"
 
 ISSUE_NAS_DID_NOT_WAKE: Final = "nas_did_not_wake"
 ISSUE_NAS_UNRESPONSIVE: Final = "nas_unresponsive"
+ISSUE_UNKNOWN_SNAPSHOT: Final = "unknown_snapshot_version"
+
+EVENT_NAS_GOING_OFFLINE: Final = "balupi_nas_going_offline"
+EVENT_NAS_COMING_ONLINE: Final = "balupi_nas_coming_online"
+
+# The NAS waits 10 s for the going-offline reply; DNS gets at most this long.
+DNS_REPLY_BUDGET: Final = 5.0
 
 STORAGE_VERSION: Final = 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,10 +46,12 @@ from .const import (
     HEALTH_TIMEOUT,
     ISSUE_NAS_DID_NOT_WAKE,
     ISSUE_NAS_UNRESPONSIVE,
+    ISSUE_UNKNOWN_SNAPSHOT,
     STORAGE_VERSION,
 )
 from .heartbeat import HeartbeatPolicy, HeartbeatSettings, PowerHint
 from .nas_state import NasLifecycle, NasState, Reason, Transition
+from .snapshot import SUPPORTED_VERSION, Snapshot
 from .wol import async_send_magic_packet
 
 if TYPE_CHECKING:
@@ -238,6 +242,12 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         if self.lifecycle.can_transition(NasState.BOOTING):
             await self.async_transition(NasState.BOOTING, Reason.WOL)
 
+    async def async_going_offline(self) -> None:
+        """Follow the NAS's own announcement: shutting down, then offline."""
+        if self.lifecycle.can_transition(NasState.SHUTTING_DOWN):
+            await self.async_transition(NasState.SHUTTING_DOWN, Reason.HANDSHAKE)
+        await self.async_transition(NasState.OFFLINE, Reason.HANDSHAKE)
+
     def async_add_transition_listener(
         self, listener: TransitionListener
     ) -> Callable[[], None]:
@@ -314,4 +324,74 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         lifecycle = self.lifecycle
         return NasStatus(
             lifecycle.state, lifecycle.since, lifecycle.reason, self.version
+        )
+
+
+def snapshot_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    """Return the store that keeps an entry's last NAS snapshot."""
+    return Store(
+        hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.snapshot", atomic_writes=True
+    )
+
+
+class SnapshotCoordinator(DataUpdateCoordinator[Snapshot | None]):
+    """Hold the last snapshot the NAS sent; pushed by the handshake, never polled."""
+
+    config_entry: BalupiConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
+        """Create an empty holder; call async_load before use."""
+        super().__init__(hass, _LOGGER, config_entry=entry, name=f"{DOMAIN} snapshot")
+        self._store = snapshot_store(hass, entry.entry_id)
+        self.data = None
+
+    async def async_load(self) -> None:
+        """Restore the snapshot received before the last restart."""
+        stored = await self._store.async_load()
+        if not stored:
+            return
+        try:
+            snapshot = Snapshot(
+                base64.b64decode(stored["raw"], validate=True),
+                stored["snapshot"],
+                datetime.fromisoformat(stored["received_at"]),
+            )
+        except KeyError, TypeError, ValueError, binascii.Error:
+            _LOGGER.warning("Stored NAS snapshot is unreadable and was ignored")
+            return
+        self.data = snapshot
+        self._update_version_issue()
+
+    async def async_receive(self, raw: bytes, data: dict[str, Any]) -> Snapshot:
+        """Persist a new snapshot (atomically), then publish it."""
+        snapshot = Snapshot(raw, data, dt_util.utcnow())
+        await self._store.async_save(
+            {
+                "raw": base64.b64encode(raw).decode(),
+                "snapshot": data,
+                "received_at": snapshot.received_at.isoformat(),
+            }
+        )
+        self.async_set_updated_data(snapshot)
+        self._update_version_issue()
+        return snapshot
+
+    def _update_version_issue(self) -> None:
+        """Raise a repair issue while the snapshot's format is unknown."""
+        issue_id = f"{ISSUE_UNKNOWN_SNAPSHOT}_{self.config_entry.entry_id}"
+        if self.data is None or self.data.supported:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_UNKNOWN_SNAPSHOT,
+            translation_placeholders={
+                "name": self.config_entry.title,
+                "version": str(self.data.version),
+                "supported": str(SUPPORTED_VERSION),
+            },
         )

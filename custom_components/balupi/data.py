@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import asyncio
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
 
 from homeassistant.config_entries import ConfigEntry
 
+from .handshake import ReplayGuard
+
 if TYPE_CHECKING:
-    from .coordinator import NasCoordinator
+    from .coordinator import NasCoordinator, SnapshotCoordinator
+
+
+class DnsTarget(StrEnum):
+    """Where the NAS's DNS name should point."""
+
+    NAS = "nas"
+    PI = "pi"
+
+
+class DnsSwitcher(Protocol):
+    """Points the NAS's DNS name at the NAS or at the Pi."""
+
+    async def async_point_to(self, target: DnsTarget) -> bool:
+        """Switch and return whether the record is confirmed."""
 
 
 @dataclass(slots=True)
@@ -16,6 +34,11 @@ class BalupiData:
     """Objects that live as long as the config entry is loaded."""
 
     coordinator: NasCoordinator
+    snapshots: SnapshotCoordinator
+    dns: DnsSwitcher | None = None
+    replay_guard: ReplayGuard = field(default_factory=ReplayGuard)
+    # Two handshake calls at once are handled one after the other.
+    handshake_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 type BalupiConfigEntry = ConfigEntry[BalupiData]

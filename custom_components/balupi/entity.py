@@ -1,28 +1,38 @@
-"""Base entity for everything that belongs to the NAS device."""
+"""Base entities for everything that belongs to the NAS device."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from homeassistant.const import CONF_MAC, CONF_URL
 from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
-from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from homeassistant.helpers.update_coordinator import (
+    CoordinatorEntity,
+    DataUpdateCoordinator,
+)
 
 from .const import DOMAIN
-from .coordinator import NasCoordinator
+from .coordinator import NasCoordinator, SnapshotCoordinator
+from .data import BalupiConfigEntry
 
 
-class BalupiNasEntity(CoordinatorEntity[NasCoordinator]):
+class _NasDeviceEntity[CoordinatorT: DataUpdateCoordinator[Any]](
+    CoordinatorEntity[CoordinatorT]
+):
     """An entity of the NAS device, named by its translation key."""
 
     _attr_has_entity_name = True
 
     def __init__(
-        self, coordinator: NasCoordinator, description: EntityDescription
+        self,
+        coordinator: CoordinatorT,
+        entry: BalupiConfigEntry,
+        description: EntityDescription,
     ) -> None:
         """Attach the entity to the NAS device."""
         super().__init__(coordinator)
         self.entity_description = description
-        entry = coordinator.config_entry
         mac: str = entry.data[CONF_MAC]
         self._attr_unique_id = f"{mac}_{description.key}"
         self._attr_device_info = DeviceInfo(
@@ -33,3 +43,23 @@ class BalupiNasEntity(CoordinatorEntity[NasCoordinator]):
             model="NAS",
             configuration_url=entry.data[CONF_URL],
         )
+
+
+class BalupiNasEntity(_NasDeviceEntity[NasCoordinator]):
+    """An entity fed by the heartbeat."""
+
+    def __init__(
+        self, coordinator: NasCoordinator, description: EntityDescription
+    ) -> None:
+        """Attach the entity to the NAS device."""
+        super().__init__(coordinator, coordinator.config_entry, description)
+
+
+class BalupiSnapshotEntity(_NasDeviceEntity[SnapshotCoordinator]):
+    """An entity fed by the NAS's last going-offline snapshot."""
+
+    def __init__(
+        self, coordinator: SnapshotCoordinator, description: EntityDescription
+    ) -> None:
+        """Attach the entity to the NAS device."""
+        super().__init__(coordinator, coordinator.config_entry, description)

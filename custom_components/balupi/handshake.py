@@ -1,0 +1,177 @@
+"""The NAS's handshake signature, verified exactly as the BaluHost NAS signs it.
+
+Pure logic without Home Assistant imports. The NAS signs
+``f"{METHOD}:{path}:{timestamp}:{sha256(body)}"`` with HMAC-SHA256, where the
+body hash is taken over ``json.dumps(body, sort_keys=True, separators=(",", ":"))``
+(or over ``b""`` without a body) — but it puts plain ``json.dumps(body)`` on the
+wire. So a signature is accepted if it matches the hash of the raw bytes or the
+hash of the canonical re-serialisation of the parsed body.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+import contextlib
+from dataclasses import dataclass
+from enum import StrEnum
+import hashlib
+import hmac
+from http import HTTPStatus
+import json
+from typing import Any
+
+HEADER_TIMESTAMP = "X-Balupi-Timestamp"
+HEADER_SIGNATURE = "X-Balupi-Signature"
+MAX_SKEW = 60
+MAX_BODY = 256 * 1024
+# Far more than a NAS sends within one skew window; bounds memory under a flood.
+MAX_REMEMBERED = 4096
+
+
+class Rejection(StrEnum):
+    """Why a handshake call was refused (also the ``error`` of the reply)."""
+
+    MISSING_HEADERS = "missing_headers"
+    BAD_TIMESTAMP = "bad_timestamp"
+    STALE_TIMESTAMP = "stale_timestamp"
+    BAD_SIGNATURE = "bad_signature"
+    REPLAYED = "replayed"
+    BODY_TOO_LARGE = "body_too_large"
+    BAD_BODY = "bad_body"
+
+
+STATUS: dict[Rejection, HTTPStatus] = {
+    Rejection.MISSING_HEADERS: HTTPStatus.UNAUTHORIZED,
+    Rejection.BAD_TIMESTAMP: HTTPStatus.BAD_REQUEST,
+    Rejection.STALE_TIMESTAMP: HTTPStatus.UNAUTHORIZED,
+    Rejection.BAD_SIGNATURE: HTTPStatus.UNAUTHORIZED,
+    Rejection.REPLAYED: HTTPStatus.CONFLICT,
+    Rejection.BODY_TOO_LARGE: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    Rejection.BAD_BODY: HTTPStatus.BAD_REQUEST,
+}
+
+MESSAGES: dict[Rejection, str] = {
+    Rejection.MISSING_HEADERS: f"{HEADER_TIMESTAMP} and {HEADER_SIGNATURE} needed",
+    Rejection.BAD_TIMESTAMP: f"{HEADER_TIMESTAMP} must be whole Unix seconds",
+    Rejection.STALE_TIMESTAMP: f"timestamp is more than {MAX_SKEW} s off this clock",
+    Rejection.BAD_SIGNATURE: "signature does not match the shared secret",
+    Rejection.REPLAYED: "this signed request was already accepted",
+    Rejection.BODY_TOO_LARGE: f"body is larger than {MAX_BODY} bytes",
+    Rejection.BAD_BODY: "body must be a JSON object",
+}
+
+
+class HandshakeRejectedError(Exception):
+    """A handshake call that must not change anything."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        """Carry the reason; the message is the reply's explanation."""
+        super().__init__(MESSAGES[rejection])
+        self.rejection = rejection
+        self.status = STATUS[rejection]
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise like the NAS does before hashing (sorted, compact, ASCII)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign(secret: str, method: str, path: str, timestamp: str, body: bytes) -> str:
+    """Return the NAS's signature for a call whose signed body bytes are given."""
+    message = f"{method}:{path}:{timestamp}:{hashlib.sha256(body).hexdigest()}"
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def parse_timestamp(value: str, now: float) -> int:
+    """Return the header's Unix seconds if they are within the allowed skew."""
+    if not value.isascii() or not value.lstrip("-").isdigit():
+        raise HandshakeRejectedError(Rejection.BAD_TIMESTAMP)
+    timestamp = int(value)
+    if abs(now - timestamp) > MAX_SKEW:
+        raise HandshakeRejectedError(Rejection.STALE_TIMESTAMP)
+    return timestamp
+
+
+def parse_json(body: bytes) -> Any:
+    """Return the parsed body, or raise BAD_BODY."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise HandshakeRejectedError(Rejection.BAD_BODY) from err
+
+
+def signature_matches(
+    secret: str, *, method: str, path: str, timestamp: str, body: bytes, signature: str
+) -> bool:
+    """Check a signature against the raw body and its canonical form.
+
+    Both candidates are always computed and compared in constant time, so the
+    reply time tells nothing about which part of a forged signature was wrong.
+    """
+    candidates = [body]
+    if body:
+        with contextlib.suppress(UnicodeDecodeError, ValueError):
+            candidates.append(canonical_json(json.loads(body)))
+    provided = signature.strip().lower().encode()
+    matched = False
+    for candidate in candidates:
+        expected = sign(secret, method, path, timestamp, candidate).encode()
+        matched |= hmac.compare_digest(expected, provided)
+    return matched
+
+
+class ReplayGuard:
+    """Remember accepted signatures for as long as they could still be valid."""
+
+    def __init__(self) -> None:
+        """Start with nothing remembered."""
+        self._seen: OrderedDict[str, int] = OrderedDict()
+
+    def check_and_remember(self, signature: str, timestamp: int, now: float) -> None:
+        """Refuse a signature seen before; remember this one until it expires."""
+        while self._seen and (
+            next(iter(self._seen.values())) < now - MAX_SKEW
+            or len(self._seen) >= MAX_REMEMBERED
+        ):
+            self._seen.popitem(last=False)
+        key = signature.strip().lower()
+        if key in self._seen:
+            raise HandshakeRejectedError(Rejection.REPLAYED)
+        self._seen[key] = timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCall:
+    """A verified call: its timestamp, signature and body."""
+
+    timestamp: int
+    signature: str
+    body: bytes
+
+
+def verify(
+    secret: str,
+    *,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: float,
+) -> SignedCall:
+    """Check headers, clock and signature of one call (not yet the replay)."""
+    timestamp_header = headers.get(HEADER_TIMESTAMP)
+    signature = headers.get(HEADER_SIGNATURE)
+    if not timestamp_header or not signature:
+        raise HandshakeRejectedError(Rejection.MISSING_HEADERS)
+    timestamp = parse_timestamp(timestamp_header.strip(), now)
+    if not signature_matches(
+        secret,
+        method=method,
+        path=path,
+        timestamp=timestamp_header.strip(),
+        body=body,
+        signature=signature,
+    ):
+        raise HandshakeRejectedError(Rejection.BAD_SIGNATURE)
+    return SignedCall(timestamp, signature, body)
