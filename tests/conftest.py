@@ -66,9 +66,9 @@ async def nas(socket_enabled: None) -> AsyncGenerator[NasSimulator]:
 
 
 @pytest.fixture
-def wol_port() -> int:
+def wol_port(unused_udp_port: int) -> int:
     """The UDP port Wake-on-LAN is sent to (tests bind it themselves)."""
-    return 40009
+    return unused_udp_port
 
 
 def entry_data(url: str, /, **overrides: Any) -> dict[str, Any]:
@@ -86,13 +86,13 @@ def entry_data(url: str, /, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def config_entry(nas: NasSimulator) -> MockConfigEntry:
+def config_entry(nas: NasSimulator, wol_port: int) -> MockConfigEntry:
     """A BaluPi entry pointing at the NAS simulator."""
     return MockConfigEntry(
         domain=DOMAIN,
         title="BaluHost",
         unique_id=MAC,
-        data=entry_data(nas.url),
+        data=entry_data(nas.url, broadcast_port=wol_port),
         entry_id="01JBALUPI0000000000000000",
     )
 

@@ -181,7 +181,7 @@ async def test_going_offline_from_offline_goes_straight_to_offline(
     hass: HomeAssistant, post: Post, caplog: pytest.LogCaptureFixture
 ) -> None:
     await post(GOING_OFFLINE, snapshot_v1())
-    response = await post(GOING_OFFLINE, snapshot_v1(), timestamp=int(time.time()) - 1)
+    response = await post(GOING_OFFLINE, snapshot_v1(baluhost_version="1.38.1"))
     assert response.status == 200
     assert state(hass) == NasState.OFFLINE
     assert "Refusing" not in caplog.text

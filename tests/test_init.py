@@ -150,5 +150,7 @@ async def test_diagnostics(
     )
     assert diagnostics["entry"]["data"]["secret"] == "**REDACTED**"
     url = config_entry.data["url"]
+    # Ports are picked free per test run.
     diagnostics["entry"]["data"]["url"] = url.rsplit(":", 1)[0]
+    diagnostics["entry"]["data"]["broadcast_port"] = 9
     assert diagnostics == snapshot

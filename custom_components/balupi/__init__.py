@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from homeassistant.const import Platform
+from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_VERIFY_SSL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
+from .config_flow import pihole_subentry
 from .const import DOMAIN
 from .coordinator import (
     NasCoordinator,
@@ -15,6 +17,8 @@ from .coordinator import (
     snapshot_store,
 )
 from .data import BalupiConfigEntry, BalupiData
+from .dns import DnsCoordinator, dns_store
+from .pihole import PiholeClient
 from .services import async_setup_services
 from .views import async_register_views
 
@@ -40,16 +44,38 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
     await snapshots.async_load()
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = BalupiData(coordinator, snapshots)
+    if (pihole := pihole_subentry(entry)) is not None:
+        client = PiholeClient(
+            async_get_clientsession(hass, verify_ssl=pihole.data[CONF_VERIFY_SSL]),
+            pihole.data[CONF_URL],
+            pihole.data[CONF_PASSWORD],
+            verify_tls=pihole.data[CONF_VERIFY_SSL],
+        )
+        # Registered before the DNS coordinator, so it runs after the coordinator
+        # stopped: the logout frees the Pi-hole seat last.
+        entry.async_on_unload(client.close)
+        dns = DnsCoordinator(hass, entry, client, pihole)
+        await dns.async_config_entry_first_refresh()
+        entry.runtime_data.dns = dns
+        entry.async_on_unload(
+            coordinator.async_add_transition_listener(dns.async_on_nas_transition)
+        )
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
 
+async def _async_entry_updated(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
+    """Apply changed connection data, options or Pi-hole settings."""
+    hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
 async def async_unload_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bool:
-    """Stop watching the NAS; the coordinator shuts itself down with the entry."""
+    """Stop watching the NAS; coordinators and the Pi-hole session close with it."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
     """Delete what was persisted for a removed entry."""
-    await lifecycle_store(hass, entry.entry_id).async_remove()
-    await snapshot_store(hass, entry.entry_id).async_remove()
+    for store in (lifecycle_store, snapshot_store, dns_store):
+        await store(hass, entry.entry_id).async_remove()

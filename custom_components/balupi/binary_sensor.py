@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .data import BalupiConfigEntry
-from .entity import BalupiNasEntity
+from .entity import BalupiDnsEntity, BalupiNasEntity
 from .nas_state import NasState
 
 PARALLEL_UPDATES = 0
@@ -23,15 +23,27 @@ NAS_ONLINE = BinarySensorEntityDescription(
 )
 
 
+DNS_IN_SYNC = BinarySensorEntityDescription(
+    key="in_sync",
+    translation_key="dns_in_sync",
+    device_class=BinarySensorDeviceClass.PROBLEM,
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: BalupiConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the NAS connectivity sensor."""
+    """Add the NAS connectivity sensor, and the DNS one with a Pi-hole."""
     async_add_entities(
         [NasOnlineBinarySensor(entry.runtime_data.coordinator, NAS_ONLINE)]
     )
+    if (dns := entry.runtime_data.dns) is not None:
+        async_add_entities(
+            [DnsOutOfSyncBinarySensor(dns, DNS_IN_SYNC)],
+            config_subentry_id=dns.subentry_id,
+        )
 
 
 class NasOnlineBinarySensor(BalupiNasEntity, BinarySensorEntity):
@@ -41,3 +53,12 @@ class NasOnlineBinarySensor(BalupiNasEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """Return whether the NAS is online."""
         return self.coordinator.data.state is NasState.ONLINE
+
+
+class DnsOutOfSyncBinarySensor(BalupiDnsEntity, BinarySensorEntity):
+    """On (a problem) while the wanted record is not confirmed on the Pi-hole."""
+
+    @property
+    def is_on(self) -> bool:
+        """Return whether the record is not where it should be."""
+        return not self.coordinator.data.in_sync

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from ipaddress import ip_address
 import secrets
 from typing import Any, override
@@ -14,7 +15,10 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
-    OptionsFlowWithReload,
+    ConfigSubentry,
+    ConfigSubentryFlow,
+    OptionsFlow,
+    SubentryFlowResult,
 )
 from homeassistant.const import (
     CONF_BROADCAST_ADDRESS,
@@ -22,12 +26,15 @@ from homeassistant.const import (
     CONF_IP_ADDRESS,
     CONF_MAC,
     CONF_NAME,
+    CONF_PASSWORD,
     CONF_URL,
+    CONF_VERIFY_SSL,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import format_mac
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -41,7 +48,9 @@ from .const import (
     CONF_FAILURE_THRESHOLD,
     CONF_FAST_INTERVAL,
     CONF_HEALTH_PATH,
+    CONF_HOSTNAME,
     CONF_OFFLINE_INTERVAL,
+    CONF_PI_IP,
     CONF_SCAN_INTERVAL,
     CONF_SECRET,
     DEFAULT_BOOT_TIMEOUT,
@@ -50,6 +59,7 @@ from .const import (
     DEFAULT_FAILURE_THRESHOLD,
     DEFAULT_FAST_INTERVAL,
     DEFAULT_HEALTH_PATH,
+    DEFAULT_HOSTNAME,
     DEFAULT_NAME,
     DEFAULT_OFFLINE_INTERVAL,
     DEFAULT_SCAN_INTERVAL,
@@ -57,9 +67,22 @@ from .const import (
     GENERATED_SECRET_BYTES,
     HEALTH_TIMEOUT,
     MIN_SECRET_LENGTH,
+    SUBENTRY_PIHOLE,
 )
 from .coordinator import HealthStatus, async_check_health, health_url
+from .pihole import (
+    PiholeAuthError,
+    PiholeClient,
+    PiholeConnectionError,
+    PiholeError,
+    PiholeForbiddenError,
+    PiholeRateLimitedError,
+    PiholeSeatsExceededError,
+)
 from .wol import is_valid_mac
+
+# Entry changes (reconfigure, options, Pi-hole) are applied by the entry's update
+# listener, which reloads it; the flows only store them.
 
 TEXT = TextSelector()
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
@@ -167,6 +190,45 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Return the options flow."""
         return BalupiOptionsFlow()
 
+    @classmethod
+    @callback
+    @override
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Return what can be added to a NAS entry."""
+        return {SUBENTRY_PIHOLE: PiholeSubentryFlow}
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Ask for the Pi-hole password again after Pi-hole refused it."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Check the new Pi-hole password, then store it."""
+        entry = self._get_reauth_entry()
+        subentry = pihole_subentry(entry)
+        if subentry is None:
+            return self.async_abort(reason="pihole_not_configured")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = dict(subentry.data) | user_input
+            errors = await async_test_pihole(self.hass, data)
+            if not errors:
+                self.hass.config_entries.async_update_subentry(
+                    entry, subentry, data=data
+                )
+                return self.async_abort(reason="reauth_successful")
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=probatio.Schema({probatio.Required(CONF_PASSWORD): PASSWORD}),
+            description_placeholders={"url": subentry.data[CONF_URL]},
+            errors=errors,
+        )
+
     async def _async_validate(
         self, user_input: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -222,7 +284,7 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
             if not errors:
                 await self.async_set_unique_id(data[CONF_MAC])
                 self._abort_if_unique_id_mismatch(reason="wrong_nas")
-                return self.async_update_reload_and_abort(
+                return self.async_update_and_abort(
                     entry, title=data[CONF_NAME], data=data
                 )
             defaults |= user_input
@@ -233,7 +295,7 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-class BalupiOptionsFlow(OptionsFlowWithReload):
+class BalupiOptionsFlow(OptionsFlow):
     """Tune the heartbeat."""
 
     async def async_step_init(
@@ -278,3 +340,136 @@ class BalupiOptionsFlow(OptionsFlowWithReload):
             }
         )
         return self.async_show_form(step_id="init", data_schema=schema)
+
+
+def pihole_subentry(entry: ConfigEntry) -> ConfigSubentry | None:
+    """Return the entry's Pi-hole settings, if any."""
+    return next(
+        (
+            subentry
+            for subentry in entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_PIHOLE
+        ),
+        None,
+    )
+
+
+PIHOLE_ERRORS: dict[type[PiholeError], str] = {
+    PiholeAuthError: "invalid_auth",
+    PiholeForbiddenError: "read_only",
+    PiholeSeatsExceededError: "seats_exceeded",
+    PiholeRateLimitedError: "rate_limited",
+    PiholeConnectionError: "cannot_connect",
+}
+
+
+async def async_test_pihole(
+    hass: HomeAssistant, data: dict[str, Any]
+) -> dict[str, str]:
+    """Log in, read the version and the records, check writes are allowed.
+
+    The session is closed again at once: Pi-hole has only 16 seats for all
+    its clients.
+    """
+    client = PiholeClient(
+        async_get_clientsession(hass, verify_ssl=data[CONF_VERIFY_SSL]),
+        data[CONF_URL],
+        data[CONF_PASSWORD],
+        verify_tls=data[CONF_VERIFY_SSL],
+    )
+    try:
+        await client.version()
+        await client.records()
+        if not await client.can_write():
+            return {"base": "read_only"}
+    except PiholeError as err:
+        return {"base": PIHOLE_ERRORS.get(type(err), "cannot_connect")}
+    finally:
+        await client.close()
+    return {}
+
+
+def _pihole_schema(defaults: dict[str, Any]) -> probatio.Schema:
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_URL, default=defaults.get(CONF_URL, "")): (
+                URL_SELECTOR
+            ),
+            probatio.Required(
+                CONF_PASSWORD,
+                description={"suggested_value": defaults.get(CONF_PASSWORD)},
+            ): PASSWORD,
+            probatio.Required(
+                CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)
+            ): BooleanSelector(),
+            probatio.Required(CONF_HOSTNAME, default=defaults[CONF_HOSTNAME]): TEXT,
+            probatio.Required(CONF_PI_IP, default=defaults.get(CONF_PI_IP, "")): TEXT,
+        }
+    )
+
+
+def _check_pihole_form(data: dict[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    url = URL(data[CONF_URL])
+    if url.scheme not in ("http", "https") or not url.host:
+        errors[CONF_URL] = "invalid_url"
+    hostname = data[CONF_HOSTNAME]
+    if not hostname or any(char.isspace() for char in hostname) or _is_ip(hostname):
+        errors[CONF_HOSTNAME] = "invalid_hostname"
+    if not _is_ip(data[CONF_PI_IP]):
+        errors[CONF_PI_IP] = "invalid_ip"
+    return errors
+
+
+class PiholeSubentryFlow(ConfigSubentryFlow):
+    """Add or change the Pi-hole that holds the NAS's DNS name."""
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask for the Pi-hole and the name to manage."""
+        if pihole_subentry(self._get_entry()) is not None:
+            return self.async_abort(reason="already_configured")
+        defaults: dict[str, Any] = {
+            CONF_HOSTNAME: DEFAULT_HOSTNAME,
+            CONF_PI_IP: await network.async_get_source_ip(self.hass),
+        }
+        return await self._async_form("user", defaults, user_input)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change the Pi-hole settings."""
+        defaults = dict(self._get_reconfigure_subentry().data)
+        return await self._async_form("reconfigure", defaults, user_input)
+
+    async def _async_form(
+        self,
+        step_id: str,
+        defaults: dict[str, Any],
+        user_input: dict[str, Any] | None,
+    ) -> SubentryFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {
+                key: value.strip() if isinstance(value, str) else value
+                for key, value in user_input.items()
+            }
+            data[CONF_URL] = data[CONF_URL].rstrip("/")
+            errors = _check_pihole_form(data) or await async_test_pihole(
+                self.hass, data
+            )
+            if not errors:
+                title = f"Pi-hole ({data[CONF_HOSTNAME]})"
+                if step_id == "user":
+                    return self.async_create_entry(title=title, data=data)
+                return self.async_update_and_abort(
+                    self._get_entry(),
+                    self._get_reconfigure_subentry(),
+                    title=title,
+                    data=data,
+                )
+            defaults |= user_input
+        return self.async_show_form(
+            step_id=step_id, data_schema=_pihole_schema(defaults), errors=errors
+        )

@@ -35,6 +35,19 @@ HEALTH_TIMEOUT: Final = 2.0
 
 EVENT_NAS_STATE_CHANGED: Final = "balupi_nas_state_changed"
 
+SUBENTRY_PIHOLE: Final = "pihole"
+CONF_HOSTNAME: Final = "hostname"
+CONF_PI_IP: Final = "pi_ip"
+DEFAULT_HOSTNAME: Final = "baluhost.local"
+
+SERVICE_SWITCH_DNS: Final = "switch_dns"
+ATTR_TARGET: Final = "target"
+
+ISSUE_PIHOLE_AUTH: Final = "pihole_auth"
+ISSUE_PIHOLE_READ_ONLY: Final = "pihole_read_only"
+ISSUE_PIHOLE_SEATS: Final = "pihole_seats"
+ISSUE_PIHOLE_UNREACHABLE: Final = "pihole_unreachable"
+
 SERVICE_WAKE_NAS: Final = "wake_nas"
 
 ISSUE_NAS_DID_NOT_WAKE: Final = "nas_did_not_wake"

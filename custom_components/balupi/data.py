@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 
@@ -13,6 +13,7 @@ from .handshake import ReplayGuard
 
 if TYPE_CHECKING:
     from .coordinator import NasCoordinator, SnapshotCoordinator
+    from .dns import DnsCoordinator
 
 
 class DnsTarget(StrEnum):
@@ -22,20 +23,13 @@ class DnsTarget(StrEnum):
     PI = "pi"
 
 
-class DnsSwitcher(Protocol):
-    """Points the NAS's DNS name at the NAS or at the Pi."""
-
-    async def async_point_to(self, target: DnsTarget) -> bool:
-        """Switch and return whether the record is confirmed."""
-
-
 @dataclass(slots=True)
 class BalupiData:
     """Objects that live as long as the config entry is loaded."""
 
     coordinator: NasCoordinator
     snapshots: SnapshotCoordinator
-    dns: DnsSwitcher | None = None
+    dns: DnsCoordinator | None = None
     replay_guard: ReplayGuard = field(default_factory=ReplayGuard)
     # Two handshake calls at once are handled one after the other.
     handshake_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_SECRET
 from .data import BalupiConfigEntry
 
-TO_REDACT = {CONF_SECRET}
+TO_REDACT = {CONF_SECRET, CONF_PASSWORD}
 
 
 async def async_get_config_entry_diagnostics(
@@ -35,4 +36,41 @@ async def async_get_config_entry_diagnostics(
             "worst_case_detection": coordinator.settings.worst_case_detection(),
         },
         "version": coordinator.version,
+        "subentries": [
+            {
+                "type": subentry.subentry_type,
+                "data": async_redact_data(dict(subentry.data), TO_REDACT),
+            }
+            for subentry in entry.subentries.values()
+        ],
+        "dns": _dns(entry),
+        "snapshot": _snapshot(entry),
+    }
+
+
+def _dns(entry: BalupiConfigEntry) -> dict[str, Any] | None:
+    """Return the DNS reconciliation state, if a Pi-hole is set up."""
+    if (dns := entry.runtime_data.dns) is None:
+        return None
+    status = dns.data
+    return {
+        "hostname": dns.hostname,
+        "wanted_ip": status.wanted_ip,
+        "shown": status.shown,
+        "in_sync": status.in_sync,
+        "error": status.error,
+        "update_interval": dns.update_interval.total_seconds()
+        if dns.update_interval
+        else None,
+    }
+
+
+def _snapshot(entry: BalupiConfigEntry) -> dict[str, Any] | None:
+    """Return when the last snapshot came and its format (not its content)."""
+    if (snapshot := entry.runtime_data.snapshots.data) is None:
+        return None
+    return {
+        "received_at": snapshot.received_at.isoformat(),
+        "version": snapshot.version,
+        "size": len(snapshot.raw),
     }

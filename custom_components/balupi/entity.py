@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.const import CONF_MAC, CONF_URL
-from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, DeviceInfo
+from homeassistant.helpers.device_registry import (
+    CONNECTION_NETWORK_MAC,
+    DeviceEntryType,
+    DeviceInfo,
+)
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import (
     CoordinatorEntity,
@@ -15,6 +19,7 @@ from homeassistant.helpers.update_coordinator import (
 from .const import DOMAIN
 from .coordinator import NasCoordinator, SnapshotCoordinator
 from .data import BalupiConfigEntry
+from .dns import DnsCoordinator
 
 
 class _NasDeviceEntity[CoordinatorT: DataUpdateCoordinator[Any]](
@@ -63,3 +68,27 @@ class BalupiSnapshotEntity(_NasDeviceEntity[SnapshotCoordinator]):
     ) -> None:
         """Attach the entity to the NAS device."""
         super().__init__(coordinator, coordinator.config_entry, description)
+
+
+class BalupiDnsEntity(CoordinatorEntity[DnsCoordinator]):
+    """An entity of the Pi-hole that holds the NAS's DNS name."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self, coordinator: DnsCoordinator, description: EntityDescription
+    ) -> None:
+        """Attach the entity to the Pi-hole device."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        entry = coordinator.config_entry
+        mac: str = entry.data[CONF_MAC]
+        self._attr_unique_id = f"{mac}_dns_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, f"{mac}_pihole")},
+            name="Pi-hole DNS",
+            manufacturer="Pi-hole",
+            model="Pi-hole v6",
+            configuration_url=f"{coordinator.pihole_url}/admin",
+            entry_type=DeviceEntryType.SERVICE,
+        )

@@ -27,7 +27,8 @@ from homeassistant.helpers.typing import StateType
 from .const import DOMAIN
 from .coordinator import NasStatus, SnapshotCoordinator
 from .data import BalupiConfigEntry
-from .entity import BalupiNasEntity, BalupiSnapshotEntity
+from .dns import DnsShown, DnsStatus
+from .entity import BalupiDnsEntity, BalupiNasEntity, BalupiSnapshotEntity
 from .nas_state import NasState
 from .snapshot import RAID_STATES, SMART_STATES, Snapshot, raid_state, slug, smart_state
 
@@ -127,6 +128,31 @@ SNAPSHOT_SENSORS: tuple[SnapshotSensorEntityDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class DnsSensorEntityDescription(SensorEntityDescription):
+    """A sensor of the managed DNS record."""
+
+    value_fn: Callable[[DnsStatus], str | datetime | None]
+
+
+DNS_SENSORS: tuple[DnsSensorEntityDescription, ...] = (
+    DnsSensorEntityDescription(
+        key="target",
+        translation_key="dns_target",
+        device_class=SensorDeviceClass.ENUM,
+        options=[shown.value for shown in DnsShown],
+        value_fn=lambda status: status.shown.value,
+    ),
+    DnsSensorEntityDescription(
+        key="last_switch",
+        translation_key="dns_last_switch",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda status: status.last_switch,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: BalupiConfigEntry,
@@ -157,6 +183,12 @@ async def async_setup_entry(
 
     sync_arrays_and_disks()
     entry.async_on_unload(snapshots.async_add_listener(sync_arrays_and_disks))
+
+    if (dns := entry.runtime_data.dns) is not None:
+        async_add_entities(
+            (DnsSensor(dns, description) for description in DNS_SENSORS),
+            config_subentry_id=dns.subentry_id,
+        )
 
 
 def _array_and_disk_sensors(
@@ -281,3 +313,14 @@ class DiskTemperatureSensor(BalupiSnapshotEntity, SensorEntity):
         """Return °C, unknown when the NAS could not read it."""
         snapshot = self.coordinator.data
         return snapshot.disk_temperature(self._disk) if snapshot else None
+
+
+class DnsSensor(BalupiDnsEntity, SensorEntity):
+    """Where the NAS's name points, and when it was last switched."""
+
+    entity_description: DnsSensorEntityDescription
+
+    @property
+    def native_value(self) -> str | datetime | None:
+        """Return the sensor's value."""
+        return self.entity_description.value_fn(self.coordinator.data)

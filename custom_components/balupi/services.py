@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address
+
 import probatio
 
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
 from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, service
 
-from .const import DOMAIN, SERVICE_WAKE_NAS
-from .data import BalupiConfigEntry
+from .const import ATTR_TARGET, DOMAIN, SERVICE_SWITCH_DNS, SERVICE_WAKE_NAS
+from .data import BalupiConfigEntry, DnsTarget
 
 ENTRY_SCHEMA = probatio.Schema({probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+SWITCH_DNS_SCHEMA = ENTRY_SCHEMA.extend({probatio.Required(ATTR_TARGET): cv.string})
 
 
 def _loaded_entry(call: ServiceCall) -> BalupiConfigEntry:
@@ -27,9 +31,48 @@ async def _async_wake_nas(call: ServiceCall) -> None:
     await _loaded_entry(call).runtime_data.coordinator.async_wake()
 
 
+def _dns_target(value: str) -> DnsTarget | str:
+    """Return nas, pi or an explicit address; refuse anything else."""
+    value = value.strip().lower()
+    if value in (DnsTarget.NAS, DnsTarget.PI):
+        return DnsTarget(value)
+    try:
+        return str(ip_address(value))
+    except ValueError:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_dns_target",
+            translation_placeholders={"target": value},
+        ) from None
+
+
+async def _async_switch_dns(call: ServiceCall) -> None:
+    """Point the NAS's DNS name at the NAS, the Pi or an address."""
+    entry = _loaded_entry(call)
+    target = _dns_target(call.data[ATTR_TARGET])
+    if (dns := entry.runtime_data.dns) is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="pihole_not_configured",
+            translation_placeholders={"name": entry.title},
+        )
+    if not await dns.async_point_to(target):
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="dns_switch_failed",
+            translation_placeholders={
+                "hostname": dns.hostname,
+                "error": dns.data.error or "record not confirmed",
+            },
+        )
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions."""
     hass.services.async_register(
         DOMAIN, SERVICE_WAKE_NAS, _async_wake_nas, schema=ENTRY_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN, SERVICE_SWITCH_DNS, _async_switch_dns, schema=SWITCH_DNS_SCHEMA
     )

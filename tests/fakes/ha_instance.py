@@ -41,6 +41,8 @@ config:
 onboarding:
 logger:
   default: warning
+  logs:
+    custom_components.balupi: info
 {extra}
 """
 
