@@ -197,6 +197,10 @@ async def test_options(hass: HomeAssistant, nas: NasSimulator) -> None:
     entry = MockConfigEntry(domain=DOMAIN, unique_id=MAC, data=entry_data(nas.url))
     await setup_entry(hass, entry)
     result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.MENU
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "heartbeat"}
+    )
     assert result["type"] is FlowResultType.FORM
     options = {
         CONF_SCAN_INTERVAL: 10.0,

@@ -2,29 +2,42 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_VERIFY_SSL, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .config_flow import pihole_subentry
-from .const import DOMAIN
+from .const import (
+    CONF_PLUG_INTERVAL,
+    CONF_ROLE,
+    DEFAULT_PLUG_INTERVAL,
+    DOMAIN,
+    ROLE_NAS,
+    SUBENTRY_PLUG,
+)
 from .coordinator import (
     NasCoordinator,
     SnapshotCoordinator,
     lifecycle_store,
+    power_thresholds,
     snapshot_store,
 )
 from .data import BalupiConfigEntry, BalupiData
 from .dns import DnsCoordinator, dns_store
+from .entity import nas_device_info
+from .heartbeat import PowerHint, PowerThresholds
 from .pihole import PiholeClient
+from .plugs import PlugCoordinator
 from .services import async_setup_services
 from .views import async_register_views
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR, Platform.SWITCH]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -60,9 +73,39 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
         entry.async_on_unload(
             coordinator.async_add_transition_listener(dns.async_on_nas_transition)
         )
+    await _async_setup_plugs(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+async def _async_setup_plugs(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
+    """Connect every plug; one that is unreachable now only has unavailable entities."""
+    runtime = entry.runtime_data
+    interval = entry.options.get(CONF_PLUG_INTERVAL, DEFAULT_PLUG_INTERVAL)
+    # Created before the platforms, so the NAS plug's device can hang under it.
+    nas_device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **nas_device_info(entry)
+    )
+    for subentry in entry.subentries.values():
+        if subentry.subentry_type != SUBENTRY_PLUG:
+            continue
+        plug = PlugCoordinator(hass, entry, subentry, interval)
+        entry.async_on_unload(plug.async_close)
+        runtime.plugs[subentry.subentry_id] = plug
+        await plug.async_refresh()
+        if subentry.data[CONF_ROLE] == ROLE_NAS:
+            plug.nas_device_id = nas_device.id
+            runtime.coordinator.power_hint = partial(
+                _nas_power, plug, power_thresholds(entry.options)
+            )
+
+
+def _nas_power(plug: PlugCoordinator, thresholds: PowerThresholds) -> PowerHint:
+    """Read the NAS plug; a plug that does not answer says nothing."""
+    if not plug.last_update_success or plug.data is None:
+        return PowerHint.UNKNOWN
+    return thresholds.classify(plug.data.power, relay_on=plug.data.is_on)
 
 
 async def _async_entry_updated(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:

@@ -7,6 +7,7 @@ from ipaddress import ip_address
 import secrets
 from typing import Any, override
 
+from kasa import AuthenticationError, Credentials, Discover, KasaException
 import probatio
 from yarl import URL
 
@@ -23,10 +24,12 @@ from homeassistant.config_entries import (
 from homeassistant.const import (
     CONF_BROADCAST_ADDRESS,
     CONF_BROADCAST_PORT,
+    CONF_HOST,
     CONF_IP_ADDRESS,
     CONF_MAC,
     CONF_NAME,
     CONF_PASSWORD,
+    CONF_PORT,
     CONF_URL,
     CONF_VERIFY_SSL,
 )
@@ -35,24 +38,44 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import format_mac
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
+    TimeSelector,
 )
 
 from .const import (
     CONF_BOOT_TIMEOUT,
+    CONF_CONNECTION,
     CONF_FAILURE_THRESHOLD,
     CONF_FAST_INTERVAL,
     CONF_HEALTH_PATH,
     CONF_HOSTNAME,
     CONF_OFFLINE_INTERVAL,
     CONF_PI_IP,
+    CONF_PLUG_INTERVAL,
+    CONF_POWER_OFF,
+    CONF_POWER_RUNNING,
+    CONF_POWER_STANDBY,
+    CONF_PRICE,
+    CONF_PRICE_ENTITY,
+    CONF_ROLE,
     CONF_SCAN_INTERVAL,
     CONF_SECRET,
+    CONF_TOU_END,
+    CONF_TOU_PRICE,
+    CONF_TOU_START,
+    CONF_TPLINK_PASSWORD,
+    CONF_TPLINK_USERNAME,
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_BROADCAST_ADDRESS,
     DEFAULT_BROADCAST_PORT,
@@ -62,12 +85,20 @@ from .const import (
     DEFAULT_HOSTNAME,
     DEFAULT_NAME,
     DEFAULT_OFFLINE_INTERVAL,
+    DEFAULT_PLUG_INTERVAL,
+    DEFAULT_POWER_OFF,
+    DEFAULT_POWER_RUNNING,
+    DEFAULT_POWER_STANDBY,
+    DEFAULT_PRICE,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     GENERATED_SECRET_BYTES,
     HEALTH_TIMEOUT,
     MIN_SECRET_LENGTH,
+    ROLE_GENERIC,
+    ROLE_NAS,
     SUBENTRY_PIHOLE,
+    SUBENTRY_PLUG,
 )
 from .coordinator import HealthStatus, async_check_health, health_url
 from .pihole import (
@@ -79,6 +110,12 @@ from .pihole import (
     PiholeRateLimitedError,
     PiholeSeatsExceededError,
 )
+from .plugs import (
+    async_connect_tapo,
+    close_device,
+    credentials_of,
+    is_third_party_refusal,
+)
 from .wol import is_valid_mac
 
 # Entry changes (reconfigure, options, Pi-hole) are applied by the entry's update
@@ -87,6 +124,9 @@ from .wol import is_valid_mac
 TEXT = TextSelector()
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+# Kasa's default discovery ports; a test points this at its own fake plug.
+DISCOVERY_PORT: int | None = None
+DISCOVERY_TIMEOUT = 3
 PORT = NumberSelector(
     NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
 )
@@ -197,13 +237,46 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Return what can be added to a NAS entry."""
-        return {SUBENTRY_PIHOLE: PiholeSubentryFlow}
+        return {SUBENTRY_PIHOLE: PiholeSubentryFlow, SUBENTRY_PLUG: PlugSubentryFlow}
 
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
-        """Ask for the Pi-hole password again after Pi-hole refused it."""
+        """Ask again for the credential that was refused (Pi-hole or TP-Link)."""
+        if entry_data.get("reauth") == "tplink":
+            return await self.async_step_reauth_tplink()
         return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_tplink(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Check the TP-Link account on a plug, then store it (the entry reloads)."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            credentials = Credentials(
+                user_input[CONF_TPLINK_USERNAME].strip(),
+                user_input[CONF_TPLINK_PASSWORD],
+            )
+            errors = await _async_test_account(self.hass, entry, credentials)
+            if not errors:
+                self.hass.config_entries.async_update_entry(
+                    entry,
+                    data=entry.data
+                    | {
+                        CONF_TPLINK_USERNAME: credentials.username,
+                        CONF_TPLINK_PASSWORD: credentials.password,
+                    },
+                )
+                return self.async_abort(reason="reauth_successful")
+        return self.async_show_form(
+            step_id="reauth_tplink",
+            data_schema=self.add_suggested_values_to_schema(
+                _account_schema(),
+                {CONF_TPLINK_USERNAME: entry.data.get(CONF_TPLINK_USERNAME)},
+            ),
+            errors=errors,
+        )
 
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -296,50 +369,147 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class BalupiOptionsFlow(OptionsFlow):
-    """Tune the heartbeat."""
+    """Tune the heartbeat, and the plugs' polling, prices and NAS thresholds."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
+        """Offer the two groups of options."""
+        return self.async_show_menu(
+            step_id="init", menu_options=["heartbeat", "energy"]
+        )
+
+    async def async_step_heartbeat(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Show the heartbeat timing."""
         if user_input is not None:
-            return self.async_create_entry(
-                data={key: int(value) for key, value in user_input.items()}
-            )
-        options = self.config_entry.options
-        schema = probatio.Schema(
-            {
-                probatio.Required(
-                    CONF_SCAN_INTERVAL,
-                    default=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
-                ): _seconds(2, 300),
-                probatio.Required(
-                    CONF_FAST_INTERVAL,
-                    default=options.get(CONF_FAST_INTERVAL, DEFAULT_FAST_INTERVAL),
-                ): _seconds(1, 60),
-                probatio.Required(
-                    CONF_OFFLINE_INTERVAL,
-                    default=options.get(
-                        CONF_OFFLINE_INTERVAL, DEFAULT_OFFLINE_INTERVAL
-                    ),
-                ): _seconds(5, 900),
-                probatio.Required(
-                    CONF_FAILURE_THRESHOLD,
-                    default=options.get(
-                        CONF_FAILURE_THRESHOLD, DEFAULT_FAILURE_THRESHOLD
-                    ),
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=1, max=10, step=1, mode=NumberSelectorMode.BOX
-                    )
+            return self._save({key: int(value) for key, value in user_input.items()})
+        fields = {
+            CONF_SCAN_INTERVAL: (DEFAULT_SCAN_INTERVAL, _seconds(2, 300)),
+            CONF_FAST_INTERVAL: (DEFAULT_FAST_INTERVAL, _seconds(1, 60)),
+            CONF_OFFLINE_INTERVAL: (DEFAULT_OFFLINE_INTERVAL, _seconds(5, 900)),
+            CONF_FAILURE_THRESHOLD: (DEFAULT_FAILURE_THRESHOLD, _count(1, 10)),
+            CONF_BOOT_TIMEOUT: (DEFAULT_BOOT_TIMEOUT, _seconds(30, 3600)),
+        }
+        return self._form("heartbeat", fields)
+
+    async def async_step_energy(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show plug polling, tariff and the NAS power thresholds."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = _tariff_errors(user_input)
+            if not errors:
+                user_input[CONF_PLUG_INTERVAL] = int(user_input[CONF_PLUG_INTERVAL])
+                return self._save(user_input, ENERGY_KEYS)
+        fields = {
+            CONF_PLUG_INTERVAL: (DEFAULT_PLUG_INTERVAL, _seconds(10, 300)),
+            CONF_PRICE: (DEFAULT_PRICE, _money()),
+            CONF_PRICE_ENTITY: (
+                None,
+                EntitySelector(
+                    EntitySelectorConfig(domain=["sensor", "input_number", "number"])
                 ),
-                probatio.Required(
-                    CONF_BOOT_TIMEOUT,
-                    default=options.get(CONF_BOOT_TIMEOUT, DEFAULT_BOOT_TIMEOUT),
-                ): _seconds(30, 3600),
-            }
+            ),
+            CONF_TOU_START: (None, TimeSelector()),
+            CONF_TOU_END: (None, TimeSelector()),
+            CONF_TOU_PRICE: (None, _money()),
+            CONF_POWER_OFF: (DEFAULT_POWER_OFF, _watts()),
+            CONF_POWER_STANDBY: (DEFAULT_POWER_STANDBY, _watts()),
+            CONF_POWER_RUNNING: (DEFAULT_POWER_RUNNING, _watts()),
+        }
+        return self._form("energy", fields, errors)
+
+    def _form(
+        self,
+        step_id: str,
+        fields: dict[str, tuple[Any, Any]],
+        errors: dict[str, str] | None = None,
+    ) -> ConfigFlowResult:
+        """Show fields with their current values (optional ones only if set)."""
+        options = self.config_entry.options
+        schema: dict[Any, Any] = {}
+        for key, (default, selector) in fields.items():
+            marker: probatio.Optional | probatio.Required
+            if default is None:
+                marker = probatio.Optional(
+                    key, description={"suggested_value": options.get(key)}
+                )
+            else:
+                marker = probatio.Required(key, default=options.get(key, default))
+            schema[marker] = selector
+        return self.async_show_form(
+            step_id=step_id, data_schema=probatio.Schema(schema), errors=errors or {}
         )
-        return self.async_show_form(step_id="init", data_schema=schema)
+
+    def _save(
+        self, values: dict[str, Any], replaces: tuple[str, ...] = ()
+    ) -> ConfigFlowResult:
+        """Store one group; optional fields left empty are removed."""
+        options = {
+            key: value
+            for key, value in self.config_entry.options.items()
+            if key not in replaces
+        }
+        return self.async_create_entry(data=options | values)
+
+
+ENERGY_KEYS = (
+    CONF_PLUG_INTERVAL,
+    CONF_PRICE,
+    CONF_PRICE_ENTITY,
+    CONF_TOU_START,
+    CONF_TOU_END,
+    CONF_TOU_PRICE,
+    CONF_POWER_OFF,
+    CONF_POWER_STANDBY,
+    CONF_POWER_RUNNING,
+)
+
+
+def _count(minimum: int, maximum: int) -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=minimum, max=maximum, step=1, mode=NumberSelectorMode.BOX
+        )
+    )
+
+
+def _money() -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(min=0, max=10, step=0.0001, mode=NumberSelectorMode.BOX)
+    )
+
+
+def _watts() -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=0,
+            max=500,
+            step=0.1,
+            unit_of_measurement="W",
+            mode=NumberSelectorMode.BOX,
+        )
+    )
+
+
+def _tariff_errors(values: dict[str, Any]) -> dict[str, str]:
+    """Time-of-use needs start, end and price together; thresholds must rise."""
+    errors: dict[str, str] = {}
+    tou = [values.get(key) for key in (CONF_TOU_START, CONF_TOU_END, CONF_TOU_PRICE)]
+    if any(value is not None for value in tou) and not all(
+        value is not None for value in tou
+    ):
+        errors[CONF_TOU_PRICE] = "tou_incomplete"
+    if not (
+        values[CONF_POWER_OFF]
+        <= values[CONF_POWER_STANDBY]
+        <= values[CONF_POWER_RUNNING]
+    ):
+        errors[CONF_POWER_STANDBY] = "thresholds_order"
+    return errors
 
 
 def pihole_subentry(entry: ConfigEntry) -> ConfigSubentry | None:
@@ -473,3 +643,183 @@ class PiholeSubentryFlow(ConfigSubentryFlow):
         return self.async_show_form(
             step_id=step_id, data_schema=_pihole_schema(defaults), errors=errors
         )
+
+
+def _split_host(value: str) -> tuple[str, int | None]:
+    """Split "host" or "host:port" (a plug behind port forwarding, or a test)."""
+    host, _, port = value.strip().rpartition(":")
+    if host and port.isdigit() and "]" not in port:
+        return host, int(port)
+    return value.strip(), None
+
+
+class PlugSubentryFlow(ConfigSubentryFlow):
+    """Add a Tapo P110/P115 plug: discovered or by address."""
+
+    def __init__(self) -> None:
+        """Start without an account or a scan."""
+        self._credentials: Credentials | None = None
+        self._discovered: dict[str, str] = {}
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask for the TP-Link account first if the entry has none."""
+        self._credentials = credentials_of(self._get_entry())
+        if self._credentials is None:
+            return await self.async_step_account()
+        return await self.async_step_plug()
+
+    async def async_step_account(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Take the TP-Link account Tapo plugs need for local login."""
+        if user_input is not None:
+            self._credentials = Credentials(
+                user_input[CONF_TPLINK_USERNAME].strip(),
+                user_input[CONF_TPLINK_PASSWORD],
+            )
+            return await self.async_step_plug()
+        return self.async_show_form(step_id="account", data_schema=_account_schema())
+
+    async def async_step_plug(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Pick a discovered plug or type its address; name it and give it a role."""
+        entry = self._get_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = _plug_role_errors(entry, user_input[CONF_ROLE])
+            if not errors:
+                result, errors = await self._async_try_plug(entry, user_input)
+                if result is not None:
+                    return result
+        elif not self._discovered:
+            self._discovered = await _async_discover_plugs(self.hass, entry)
+        schema = probatio.Schema(
+            {
+                probatio.Required(CONF_HOST): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[
+                            SelectOptionDict(value=host, label=label)
+                            for host, label in self._discovered.items()
+                        ],
+                        custom_value=True,
+                        mode=SelectSelectorMode.DROPDOWN,
+                    )
+                ),
+                probatio.Optional(CONF_NAME): TEXT,
+                probatio.Required(CONF_ROLE, default=ROLE_GENERIC): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[ROLE_GENERIC, ROLE_NAS],
+                        translation_key=CONF_ROLE,
+                        mode=SelectSelectorMode.LIST,
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(
+            step_id="plug",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
+        )
+
+    async def _async_try_plug(
+        self, entry: ConfigEntry, user_input: dict[str, Any]
+    ) -> tuple[SubentryFlowResult | None, dict[str, str]]:
+        """Log in to the plug; create the subentry or say what went wrong."""
+        assert self._credentials is not None  # noqa: S101 (set by the steps before)
+        host, port = _split_host(user_input[CONF_HOST])
+        try:
+            device = await async_connect_tapo(self.hass, host, port, self._credentials)
+        except AuthenticationError as err:
+            key = "third_party_off" if is_third_party_refusal(err) else "invalid_auth"
+            return None, {"base": key}
+        except KasaException, TimeoutError:
+            return None, {"base": "cannot_connect"}
+        mac = format_mac(device.mac)
+        title = user_input.get(CONF_NAME) or device.alias or device.model
+        connection = device.config.connection_type.to_dict()
+        await device.disconnect()
+        if device.config.http_client is not None:
+            await device.config.http_client.close()
+        if any(sub.unique_id == mac for sub in entry.subentries.values()):
+            return None, {"base": "already_configured"}
+        if credentials_of(entry) is None:
+            # The account worked on a real plug: keep it for all plugs.
+            self.hass.config_entries.async_update_entry(
+                entry,
+                data=entry.data
+                | {
+                    CONF_TPLINK_USERNAME: self._credentials.username,
+                    CONF_TPLINK_PASSWORD: self._credentials.password,
+                },
+            )
+        data = {
+            CONF_HOST: host,
+            CONF_PORT: port,
+            CONF_MAC: mac,
+            CONF_ROLE: user_input[CONF_ROLE],
+            CONF_CONNECTION: connection,
+        }
+        return self.async_create_entry(title=title, data=data, unique_id=mac), {}
+
+
+async def _async_test_account(
+    hass: HomeAssistant, entry: ConfigEntry, credentials: Credentials
+) -> dict[str, str]:
+    """Log in to the entry's first plug with an account; return form errors."""
+    plug = next(
+        sub for sub in entry.subentries.values() if sub.subentry_type == SUBENTRY_PLUG
+    )
+    try:
+        device = await async_connect_tapo(
+            hass, plug.data[CONF_HOST], plug.data.get(CONF_PORT), credentials
+        )
+    except AuthenticationError as err:
+        return {
+            "base": "third_party_off" if is_third_party_refusal(err) else "invalid_auth"
+        }
+    except KasaException, TimeoutError:
+        return {"base": "cannot_connect"}
+    await close_device(device)
+    return {}
+
+
+def _account_schema() -> probatio.Schema:
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_TPLINK_USERNAME): TextSelector(
+                TextSelectorConfig(type=TextSelectorType.EMAIL)
+            ),
+            probatio.Required(CONF_TPLINK_PASSWORD): PASSWORD,
+        }
+    )
+
+
+def _plug_role_errors(entry: ConfigEntry, role: str) -> dict[str, str]:
+    """Allow at most one plug in the NAS role."""
+    if role == ROLE_NAS and any(
+        sub.subentry_type == SUBENTRY_PLUG and sub.data.get(CONF_ROLE) == ROLE_NAS
+        for sub in entry.subentries.values()
+    ):
+        return {CONF_ROLE: "nas_role_taken"}
+    return {}
+
+
+async def _async_discover_plugs(
+    hass: HomeAssistant, entry: ConfigEntry
+) -> dict[str, str]:
+    """Scan Home Assistant's networks for plugs not yet added; host -> label."""
+    known = {sub.unique_id for sub in entry.subentries.values()}
+    found: dict[str, str] = {}
+    for address in await network.async_get_ipv4_broadcast_addresses(hass):
+        devices = await Discover.discover(
+            target=str(address),
+            discovery_timeout=DISCOVERY_TIMEOUT,
+            port=DISCOVERY_PORT,
+        )
+        for host, device in devices.items():
+            if format_mac(device.mac) not in known:
+                found[host] = f"{device.model} {host} ({format_mac(device.mac)})"
+    return found

@@ -40,6 +40,32 @@ CONF_HOSTNAME: Final = "hostname"
 CONF_PI_IP: Final = "pi_ip"
 DEFAULT_HOSTNAME: Final = "baluhost.local"
 
+SUBENTRY_PLUG: Final = "plug"
+CONF_ROLE: Final = "role"
+ROLE_NAS: Final = "nas"
+ROLE_GENERIC: Final = "generic"
+CONF_CONNECTION: Final = "connection"
+CONF_TPLINK_USERNAME: Final = "tplink_username"
+CONF_TPLINK_PASSWORD: Final = "tplink_password"  # noqa: S105 (a config key)
+CONF_PLUG_INTERVAL: Final = "plug_interval"
+CONF_PRICE: Final = "price"
+CONF_PRICE_ENTITY: Final = "price_entity"
+CONF_TOU_START: Final = "tou_start"
+CONF_TOU_END: Final = "tou_end"
+CONF_TOU_PRICE: Final = "tou_price"
+CONF_POWER_OFF: Final = "power_off"
+CONF_POWER_STANDBY: Final = "power_standby"
+CONF_POWER_RUNNING: Final = "power_running"
+
+DEFAULT_PLUG_INTERVAL: Final = 30
+DEFAULT_PRICE: Final = 0.32
+# NAS power thresholds (W): below "off" nothing runs; up to "standby" it sleeps
+# (Wake-on-LAN standby); above "running" it is on. In between nothing is said.
+DEFAULT_POWER_OFF: Final = 2.0
+DEFAULT_POWER_STANDBY: Final = 15.0
+DEFAULT_POWER_RUNNING: Final = 30.0
+PLUG_TIMEOUT: Final = 5
+
 SERVICE_SWITCH_DNS: Final = "switch_dns"
 ATTR_TARGET: Final = "target"
 

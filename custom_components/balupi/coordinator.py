@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,11 +35,17 @@ from .const import (
     CONF_FAST_INTERVAL,
     CONF_HEALTH_PATH,
     CONF_OFFLINE_INTERVAL,
+    CONF_POWER_OFF,
+    CONF_POWER_RUNNING,
+    CONF_POWER_STANDBY,
     CONF_SCAN_INTERVAL,
     DEFAULT_BOOT_TIMEOUT,
     DEFAULT_FAILURE_THRESHOLD,
     DEFAULT_FAST_INTERVAL,
     DEFAULT_OFFLINE_INTERVAL,
+    DEFAULT_POWER_OFF,
+    DEFAULT_POWER_RUNNING,
+    DEFAULT_POWER_STANDBY,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     EVENT_NAS_STATE_CHANGED,
@@ -49,7 +55,7 @@ from .const import (
     ISSUE_UNKNOWN_SNAPSHOT,
     STORAGE_VERSION,
 )
-from .heartbeat import HeartbeatPolicy, HeartbeatSettings, PowerHint
+from .heartbeat import HeartbeatPolicy, HeartbeatSettings, PowerHint, PowerThresholds
 from .nas_state import NasLifecycle, NasState, Reason, Transition
 from .snapshot import SUPPORTED_VERSION, Snapshot
 from .wol import async_send_magic_packet
@@ -83,6 +89,15 @@ def settings_from_options(options: dict[str, Any]) -> HeartbeatSettings:
             CONF_FAILURE_THRESHOLD, DEFAULT_FAILURE_THRESHOLD
         ),
         boot_timeout=options.get(CONF_BOOT_TIMEOUT, DEFAULT_BOOT_TIMEOUT),
+    )
+
+
+def power_thresholds(options: Mapping[str, Any]) -> PowerThresholds:
+    """Return the NAS power thresholds from an entry's options."""
+    return PowerThresholds(
+        off=options.get(CONF_POWER_OFF, DEFAULT_POWER_OFF),
+        standby=options.get(CONF_POWER_STANDBY, DEFAULT_POWER_STANDBY),
+        running=options.get(CONF_POWER_RUNNING, DEFAULT_POWER_RUNNING),
     )
 
 
@@ -221,10 +236,18 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
     async def async_wake(self) -> None:
         """Send Wake-on-LAN and watch the NAS boot."""
         state = self.lifecycle.state
+        power = self.power_hint()
+        refusal = None
         if state in (NasState.ONLINE, NasState.BOOTING):
+            refusal = f"already_{state}"
+        elif power is PowerHint.RUNNING:
+            refusal = "already_running"
+        elif power is PowerHint.UNPOWERED:
+            refusal = "no_power"
+        if refusal is not None:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
-                translation_key=f"already_{state}",
+                translation_key=refusal,
                 translation_placeholders={"name": self.config_entry.title},
             )
         data = self.config_entry.data

@@ -14,6 +14,7 @@ from .handshake import ReplayGuard
 if TYPE_CHECKING:
     from .coordinator import NasCoordinator, SnapshotCoordinator
     from .dns import DnsCoordinator
+    from .plugs import PlugCoordinator
 
 
 class DnsTarget(StrEnum):
@@ -30,6 +31,8 @@ class BalupiData:
     coordinator: NasCoordinator
     snapshots: SnapshotCoordinator
     dns: DnsCoordinator | None = None
+    # Plug coordinators by subentry id.
+    plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     replay_guard: ReplayGuard = field(default_factory=ReplayGuard)
     # Two handshake calls at once are handled one after the other.
     handshake_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -20,6 +20,20 @@ from .const import DOMAIN
 from .coordinator import NasCoordinator, SnapshotCoordinator
 from .data import BalupiConfigEntry
 from .dns import DnsCoordinator
+from .plugs import PlugCoordinator
+
+
+def nas_device_info(entry: BalupiConfigEntry) -> DeviceInfo:
+    """Return the NAS device, identified by its MAC."""
+    mac: str = entry.data[CONF_MAC]
+    return DeviceInfo(
+        identifiers={(DOMAIN, mac)},
+        connections={(CONNECTION_NETWORK_MAC, mac)},
+        name=entry.title,
+        manufacturer="BaluHost",
+        model="NAS",
+        configuration_url=entry.data[CONF_URL],
+    )
 
 
 class _NasDeviceEntity[CoordinatorT: DataUpdateCoordinator[Any]](
@@ -38,16 +52,8 @@ class _NasDeviceEntity[CoordinatorT: DataUpdateCoordinator[Any]](
         """Attach the entity to the NAS device."""
         super().__init__(coordinator)
         self.entity_description = description
-        mac: str = entry.data[CONF_MAC]
-        self._attr_unique_id = f"{mac}_{description.key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, mac)},
-            connections={(CONNECTION_NETWORK_MAC, mac)},
-            name=entry.title,
-            manufacturer="BaluHost",
-            model="NAS",
-            configuration_url=entry.data[CONF_URL],
-        )
+        self._attr_unique_id = f"{entry.data[CONF_MAC]}_{description.key}"
+        self._attr_device_info = nas_device_info(entry)
 
 
 class BalupiNasEntity(_NasDeviceEntity[NasCoordinator]):
@@ -92,3 +98,30 @@ class BalupiDnsEntity(CoordinatorEntity[DnsCoordinator]):
             configuration_url=f"{coordinator.pihole_url}/admin",
             entry_type=DeviceEntryType.SERVICE,
         )
+
+
+class BalupiPlugEntity(CoordinatorEntity[PlugCoordinator]):
+    """An entity of one Tapo plug (its own device, under the NAS if it feeds it)."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self, coordinator: PlugCoordinator, description: EntityDescription
+    ) -> None:
+        """Attach the entity to the plug's device."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        mac = coordinator.mac
+        self._attr_unique_id = f"{mac}_{description.key}"
+        device = coordinator.device
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, mac)},
+            connections={(CONNECTION_NETWORK_MAC, mac)},
+            name=coordinator.subentry.title,
+            manufacturer="TP-Link",
+            model=device.model if device else None,
+            sw_version=device.hw_info.get("sw_ver") if device else None,
+            hw_version=device.hw_info.get("hw_ver") if device else None,
+        )
+        if coordinator.nas_device_id is not None:
+            self._attr_device_info["via_device_id"] = coordinator.nas_device_id

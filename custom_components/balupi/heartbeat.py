@@ -23,9 +23,33 @@ class PowerHint(StrEnum):
     """What the NAS plug's power draw says (a second signal next to the heartbeat)."""
 
     UNKNOWN = "unknown"
+    UNPOWERED = "unpowered"
     OFF = "off"
     STANDBY = "standby"
     RUNNING = "running"
+
+
+@dataclass(frozen=True, slots=True)
+class PowerThresholds:
+    """Watts that separate off, standby and running."""
+
+    off: float
+    standby: float
+    running: float
+
+    def classify(self, watts: float | None, *, relay_on: bool | None) -> PowerHint:
+        """Say what a draw means; between standby and running it says nothing."""
+        if relay_on is False:
+            return PowerHint.UNPOWERED
+        if watts is None:
+            return PowerHint.UNKNOWN
+        if watts < self.off:
+            return PowerHint.OFF
+        if watts <= self.standby:
+            return PowerHint.STANDBY
+        if watts > self.running:
+            return PowerHint.RUNNING
+        return PowerHint.UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +115,7 @@ class HeartbeatPolicy:
     def _on_silent(self, power: PowerHint) -> Verdict:
         """Count a failed probe of a NAS believed up (or unknown)."""
         self.failures += 1
-        if power is PowerHint.OFF:
+        if power in (PowerHint.OFF, PowerHint.UNPOWERED):
             # The plug says there is no load: no need to wait for confirmations.
             return self._offline(Reason.POWER)
         if self.failures < self.settings.failure_threshold:

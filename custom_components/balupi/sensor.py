@@ -3,34 +3,51 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from homeassistant.components.sensor import (
     DOMAIN as SENSOR_DOMAIN,
+    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
+    SensorExtraStoredData,
     SensorStateClass,
 )
 from homeassistant.const import (
     PERCENTAGE,
+    SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
     UnitOfInformation,
+    UnitOfPower,
     UnitOfTemperature,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN
+from .const import CONF_PRICE_ENTITY, CONF_ROLE, DEFAULT_PRICE, DOMAIN, ROLE_NAS
 from .coordinator import NasStatus, SnapshotCoordinator
 from .data import BalupiConfigEntry
 from .dns import DnsShown, DnsStatus
-from .entity import BalupiDnsEntity, BalupiNasEntity, BalupiSnapshotEntity
+from .entity import (
+    BalupiDnsEntity,
+    BalupiNasEntity,
+    BalupiPlugEntity,
+    BalupiSnapshotEntity,
+)
 from .nas_state import NasState
+from .plugs import PlugCoordinator, PlugReading
 from .snapshot import RAID_STATES, SMART_STATES, Snapshot, raid_state, slug, smart_state
+from .tariff import CostMeter, Tariff, tariff_from_options
 
 # Read-only coordinator entities: the coordinator serialises the updates.
 PARALLEL_UPDATES = 0
@@ -153,6 +170,73 @@ DNS_SENSORS: tuple[DnsSensorEntityDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlugSensorEntityDescription(SensorEntityDescription):
+    """A sensor of a plug; optional ones exist only if the firmware reports them."""
+
+    value_fn: Callable[[PlugReading], float | None]
+    optional: bool = False
+
+
+PLUG_SENSORS: tuple[PlugSensorEntityDescription, ...] = (
+    PlugSensorEntityDescription(
+        key="power",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=1,
+        value_fn=lambda reading: reading.power,
+    ),
+    PlugSensorEntityDescription(
+        key="energy_today",
+        translation_key="energy_today",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        value_fn=lambda reading: reading.today_kwh,
+    ),
+    PlugSensorEntityDescription(
+        key="energy_month",
+        translation_key="energy_month",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        value_fn=lambda reading: reading.month_kwh,
+    ),
+    PlugSensorEntityDescription(
+        key="voltage",
+        device_class=SensorDeviceClass.VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        suggested_display_precision=1,
+        entity_registry_enabled_default=False,
+        value_fn=lambda reading: reading.voltage,
+        optional=True,
+    ),
+    PlugSensorEntityDescription(
+        key="current",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=2,
+        entity_registry_enabled_default=False,
+        value_fn=lambda reading: reading.current,
+        optional=True,
+    ),
+    PlugSensorEntityDescription(
+        key="rssi",
+        device_class=SensorDeviceClass.SIGNAL_STRENGTH,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda reading: reading.rssi,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: BalupiConfigEntry,
@@ -189,6 +273,48 @@ async def async_setup_entry(
             (DnsSensor(dns, description) for description in DNS_SENSORS),
             config_subentry_id=dns.subentry_id,
         )
+
+    for subentry_id, plug in entry.runtime_data.plugs.items():
+        _add_plug_sensors(entry, plug, subentry_id, async_add_entities)
+
+
+def _add_plug_sensors(
+    entry: BalupiConfigEntry,
+    plug: PlugCoordinator,
+    subentry_id: str,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a plug's sensors; voltage and current once the firmware shows them."""
+    async_add_entities(
+        [
+            *(
+                PlugSensor(plug, description)
+                for description in PLUG_SENSORS
+                if not description.optional
+            ),
+            PlugCostSensor(plug, tariff_from_options(entry.options, DEFAULT_PRICE)),
+        ],
+        config_subentry_id=subentry_id,
+    )
+    pending = [description for description in PLUG_SENSORS if description.optional]
+
+    @callback
+    def add_reported() -> None:
+        # None until the plug answered once (it may be offline at setup).
+        reading: PlugReading | None = plug.data
+        if reading is None:
+            return
+        reported = [d for d in pending if d.value_fn(reading) is not None]
+        for description in reported:
+            pending.remove(description)
+        if reported:
+            async_add_entities(
+                (PlugSensor(plug, description) for description in reported),
+                config_subentry_id=subentry_id,
+            )
+
+    add_reported()
+    entry.async_on_unload(plug.async_add_listener(add_reported))
 
 
 def _array_and_disk_sensors(
@@ -324,3 +450,85 @@ class DnsSensor(BalupiDnsEntity, SensorEntity):
     def native_value(self) -> str | datetime | None:
         """Return the sensor's value."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+
+class PlugSensor(BalupiPlugEntity, SensorEntity):
+    """One reading of a plug."""
+
+    entity_description: PlugSensorEntityDescription
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the reading."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+
+@dataclass
+class CostExtraData(SensorExtraStoredData):
+    """The sensor's state plus the last counter reading, restored after a restart."""
+
+    last_kwh: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return what is stored."""
+        return super().as_dict() | {"last_kwh": self.last_kwh}
+
+
+class PlugCostSensor(BalupiPlugEntity, RestoreSensor):
+    """What a plug's consumption cost, each kWh at the price valid when used."""
+
+    _attr_device_class = SensorDeviceClass.MONETARY
+    _attr_state_class = SensorStateClass.TOTAL
+    _attr_suggested_display_precision = 2
+
+    def __init__(self, coordinator: PlugCoordinator, tariff: Tariff) -> None:
+        """Count from zero until the stored state is restored."""
+        role = coordinator.subentry.data[CONF_ROLE]
+        key = "nas_cost" if role == ROLE_NAS else "cost"
+        super().__init__(
+            coordinator, SensorEntityDescription(key="cost", translation_key=key)
+        )
+        self._tariff = tariff
+        self._meter = CostMeter()
+
+    async def async_added_to_hass(self) -> None:
+        """Restore the running total and the last counter reading."""
+        await super().async_added_to_hass()
+        self._attr_native_unit_of_measurement = self.hass.config.currency
+        if (stored := await self.async_get_last_extra_data()) is not None:
+            data = stored.as_dict()
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                self._meter = CostMeter(
+                    float(data["native_value"] or 0.0), data.get("last_kwh")
+                )
+        self._account()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Price the energy used since the last poll."""
+        self._account()
+        super()._handle_coordinator_update()
+
+    def _account(self) -> None:
+        if self.coordinator.last_update_success and (
+            (kwh := self.coordinator.data.today_kwh) is not None
+        ):
+            self._meter.add_reading(kwh, self._price())
+        self._attr_native_value = round(self._meter.cost, 4)
+
+    def _price(self) -> float:
+        """Return the price now: the price entity if set and valid, else the tariff."""
+        entity_id = self.coordinator.config_entry.options.get(CONF_PRICE_ENTITY)
+        if entity_id and (state := self.hass.states.get(entity_id)) is not None:
+            try:
+                return float(state.state)
+            except ValueError:
+                pass
+        return self._tariff.price_at(dt_util.now())
+
+    @property
+    def extra_restore_state_data(self) -> CostExtraData:
+        """Return the total and the meter's last reading, for after a restart."""
+        return CostExtraData(
+            self._meter.cost, self.native_unit_of_measurement, self._meter.last_kwh
+        )

@@ -89,8 +89,7 @@ class NasSimulator:
     def release(self) -> None:
         """Let every hanging request answer now."""
         for future in self._hung:
-            if not future.done():
-                future.set_result(None)
+            _finish(future)
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
@@ -114,7 +113,7 @@ class NasSimulator:
         future: asyncio.Future[None] = loop.create_future()
         timer = None
         if seconds is not None:
-            timer = loop.call_later(seconds, future.set_result, None)
+            timer = loop.call_later(seconds, _finish, future)
         self._hung.add(future)
         try:
             await future
@@ -132,6 +131,11 @@ class NasSimulator:
         self.drop = int(body.get("drop", self.drop))
         self.loss = float(body.get("loss", self.loss))
         return web.json_response({"mode": self.mode, "delay": self.delay})
+
+
+def _finish(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 async def _serve(port: int) -> None:

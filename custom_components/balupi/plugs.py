@@ -1,0 +1,275 @@
+"""Tapo P110/P115 plugs: one persistent python-kasa Device and one coordinator each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+import logging
+from typing import Any, override
+
+from kasa import (
+    AuthenticationError,
+    Credentials,
+    Device,
+    DeviceConfig,
+    DeviceConnectionParameters,
+    DeviceEncryptionType,
+    DeviceFamily,
+    KasaException,
+    Module,
+)
+from kasa.httpclient import get_cookie_jar
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_HOST, CONF_MAC, CONF_PORT
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.aiohttp_client import async_create_clientsession
+from homeassistant.helpers.device_registry import format_mac
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import (
+    CONF_CONNECTION,
+    CONF_TPLINK_PASSWORD,
+    CONF_TPLINK_USERNAME,
+    DOMAIN,
+    PLUG_TIMEOUT,
+)
+from .data import BalupiConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+# Tapo firmware answers KLAP's first handshake with 403 while "Third-Party
+# Compatibility" is off in the Tapo app; python-kasa reports that as this text.
+THIRD_PARTY_MARKERS = ("403", "forbidden")
+
+
+@dataclass(frozen=True, slots=True)
+class PlugReading:
+    """One poll of a plug."""
+
+    is_on: bool
+    power: float | None
+    today_kwh: float | None
+    month_kwh: float | None
+    voltage: float | None
+    current: float | None
+    rssi: int | None
+
+
+def is_third_party_refusal(err: Exception) -> bool:
+    """Return whether a login failure is Tapo's "Third-Party Compatibility" lock."""
+    text = str(err).lower()
+    return any(marker in text for marker in THIRD_PARTY_MARKERS)
+
+
+def credentials_of(entry: BalupiConfigEntry) -> Credentials | None:
+    """Return the TP-Link account stored on the entry, if any."""
+    username = entry.data.get(CONF_TPLINK_USERNAME)
+    if not username:
+        return None
+    return Credentials(username, entry.data[CONF_TPLINK_PASSWORD])
+
+
+def device_config(
+    hass: HomeAssistant,
+    host: str,
+    port: int | None,
+    credentials: Credentials | None,
+    connection: dict[str, Any] | None = None,
+) -> DeviceConfig:
+    """Return python-kasa's config with a session (and cookie jar) of its own.
+
+    KLAP keeps its session in a cookie, so the shared Home Assistant session
+    (one jar for everything) must not be used.
+    """
+    config = DeviceConfig(
+        host,
+        timeout=PLUG_TIMEOUT,
+        port_override=port,
+        credentials=credentials,
+        http_client=async_create_clientsession(
+            hass, verify_ssl=False, cookie_jar=get_cookie_jar()
+        ),
+    )
+    if connection:
+        config.connection_type = DeviceConnectionParameters.from_dict(connection)
+    return config
+
+
+# Tapo P110/P115 speak KLAP (login v2) on current firmware, AES on older ones.
+TAPO_CONNECTIONS = (
+    DeviceConnectionParameters(
+        DeviceFamily.SmartTapoPlug, DeviceEncryptionType.Klap, login_version=2
+    ),
+    DeviceConnectionParameters(
+        DeviceFamily.SmartTapoPlug, DeviceEncryptionType.Aes, login_version=2
+    ),
+)
+
+
+async def async_connect_tapo(
+    hass: HomeAssistant, host: str, port: int | None, credentials: Credentials
+) -> Device:
+    """Connect to a Tapo plug by trying its protocols; raise the telling error.
+
+    A rejected login (AuthenticationError) wins over "this protocol does not
+    answer", so wrong credentials are reported as such.
+    """
+    failure: KasaException | TimeoutError | None = None
+    for connection in TAPO_CONNECTIONS:
+        config = device_config(hass, host, port, credentials)
+        config.connection_type = connection
+        try:
+            return await Device.connect(config=config)
+        except AuthenticationError:
+            await _close_session(config)
+            raise
+        except (KasaException, TimeoutError) as err:
+            await _close_session(config)
+            failure = failure or err
+    assert failure is not None  # noqa: S101 (the loop ran at least once)
+    raise failure
+
+
+async def _close_session(config: DeviceConfig) -> None:
+    if config.http_client is not None:
+        await config.http_client.close()
+
+
+async def close_device(device: Device) -> None:
+    """Disconnect a device and close the HTTP session it was given."""
+    await device.disconnect()
+    await _close_session(device.config)
+
+
+def read(device: Device) -> PlugReading:
+    """Take the values the entities show from an updated device."""
+    energy = device.modules.get(Module.Energy)
+    return PlugReading(
+        is_on=device.is_on,
+        power=energy.current_consumption if energy else None,
+        today_kwh=energy.consumption_today if energy else None,
+        month_kwh=energy.consumption_this_month if energy else None,
+        voltage=energy.voltage if energy else None,
+        current=energy.current if energy else None,
+        rssi=device.rssi,
+    )
+
+
+class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
+    """Poll one plug over one connection that lives as long as the entry."""
+
+    config_entry: BalupiConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: BalupiConfigEntry,
+        subentry: ConfigSubentry,
+        interval: float,
+    ) -> None:
+        """Prepare the plug; the connection opens on the first refresh."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} plug {subentry.title}",
+            update_interval=timedelta(seconds=interval),
+        )
+        self.subentry = subentry
+        self.mac: str = subentry.data[CONF_MAC]
+        self.device: Device | None = None
+        # The NAS device this plug feeds (its role is "nas"), set by setup.
+        self.nas_device_id: str | None = None
+
+    async def _async_connect(self) -> Device:
+        """Open the connection and make sure it is still the same plug."""
+        data = self.subentry.data
+        config = device_config(
+            self.hass,
+            data[CONF_HOST],
+            data.get(CONF_PORT),
+            credentials_of(self.config_entry),
+            data.get(CONF_CONNECTION),
+        )
+        try:
+            device = await Device.connect(config=config)
+        except BaseException:
+            await _close_session(config)
+            raise
+        if format_mac(device.mac) != self.mac:
+            # A DHCP lease moved to another device: never adopt it silently.
+            await device.disconnect()
+            await _close_session(config)
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="plug_unexpected_device",
+                translation_placeholders={
+                    "name": self.subentry.title,
+                    "host": data[CONF_HOST],
+                    "mac": format_mac(device.mac),
+                },
+            )
+        return device
+
+    @override
+    async def _async_update_data(self) -> PlugReading:
+        """Update over the open connection (opening it when needed)."""
+        try:
+            if self.device is None:
+                self.device = await self._async_connect()
+            await self.device.update()
+        except AuthenticationError as err:
+            self.config_entry.async_start_reauth(self.hass, data={"reauth": "tplink"})
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="plug_auth_failed",
+                translation_placeholders={"name": self.subentry.title},
+            ) from err
+        except (KasaException, TimeoutError) as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="plug_unreachable",
+                translation_placeholders={
+                    "name": self.subentry.title,
+                    "error": str(err),
+                },
+            ) from err
+        return read(self.device)
+
+    async def async_turn(self, *, on: bool) -> None:
+        """Switch the plug and show the new state at once."""
+        if (device := self.device) is None:
+            raise self._error(
+                HomeAssistantError, "plug_command_failed", "not connected"
+            )
+        try:
+            await (device.turn_on() if on else device.turn_off())
+        except AuthenticationError as err:
+            self._start_reauth()
+            raise self._error(HomeAssistantError, "plug_auth_failed") from err
+        except (KasaException, TimeoutError) as err:
+            raise self._error(
+                HomeAssistantError, "plug_command_failed", str(err)
+            ) from err
+        await self.async_refresh()
+
+    def _start_reauth(self) -> None:
+        self.config_entry.async_start_reauth(self.hass, data={"reauth": "tplink"})
+
+    def _error[ErrorT: HomeAssistantError](
+        self, kind: type[ErrorT], key: str, error: str = ""
+    ) -> ErrorT:
+        """Return a translated error about this plug."""
+        return kind(
+            translation_domain=DOMAIN,
+            translation_key=key,
+            translation_placeholders={"name": self.subentry.title, "error": error},
+        )
+
+    async def async_close(self) -> None:
+        """Close the connection (and its HTTP session, which is ours)."""
+        if self.device is not None:
+            device, self.device = self.device, None
+            await close_device(device)
