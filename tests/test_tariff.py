@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 import pytest
 
@@ -17,7 +17,7 @@ NIGHT = TimeOfUse(time(22), time(6), 0.25)
 )
 def test_time_of_use_wraps_midnight(clock: time, price: float) -> None:
     tariff = Tariff(0.32, (NIGHT,))
-    assert tariff.price_at(datetime.combine(datetime(2026, 11, 24), clock)) == price
+    assert tariff.price_at(datetime.combine(date(2026, 11, 24), clock)) == price
 
 
 def test_period_within_a_day() -> None:
