@@ -124,8 +124,6 @@ from .wol import is_valid_mac
 TEXT = TextSelector()
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
-# Kasa's default discovery ports; a test points this at its own fake plug.
-DISCOVERY_PORT: int | None = None
 DISCOVERY_TIMEOUT = 3
 PORT = NumberSelector(
     NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
@@ -239,6 +237,16 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
         """Return what can be added to a NAS entry."""
         return {SUBENTRY_PIHOLE: PiholeSubentryFlow, SUBENTRY_PLUG: PlugSubentryFlow}
 
+    def _reauth_done(self, entry: ConfigEntry, *, changed: bool) -> ConfigFlowResult:
+        """Finish reauthentication; the entry reloads to use the credential.
+
+        A changed entry is reloaded by its update listener; an unchanged one
+        (the same password works again) is reloaded here.
+        """
+        if not changed:
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_abort(reason="reauth_successful")
+
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
@@ -260,7 +268,7 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
             )
             errors = await _async_test_account(self.hass, entry, credentials)
             if not errors:
-                self.hass.config_entries.async_update_entry(
+                changed = self.hass.config_entries.async_update_entry(
                     entry,
                     data=entry.data
                     | {
@@ -268,7 +276,7 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
                         CONF_TPLINK_PASSWORD: credentials.password,
                     },
                 )
-                return self.async_abort(reason="reauth_successful")
+                return self._reauth_done(entry, changed=changed)
         return self.async_show_form(
             step_id="reauth_tplink",
             data_schema=self.add_suggested_values_to_schema(
@@ -291,10 +299,10 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
             data = dict(subentry.data) | user_input
             errors = await async_test_pihole(self.hass, data)
             if not errors:
-                self.hass.config_entries.async_update_subentry(
+                changed = self.hass.config_entries.async_update_subentry(
                     entry, subentry, data=data
                 )
-                return self.async_abort(reason="reauth_successful")
+                return self._reauth_done(entry, changed=changed)
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=probatio.Schema({probatio.Required(CONF_PASSWORD): PASSWORD}),
@@ -732,11 +740,8 @@ class PlugSubentryFlow(ConfigSubentryFlow):
         host, port = _split_host(user_input[CONF_HOST])
         try:
             device = await async_connect_tapo(self.hass, host, port, self._credentials)
-        except AuthenticationError as err:
-            key = "third_party_off" if is_third_party_refusal(err) else "invalid_auth"
-            return None, {"base": key}
-        except KasaException, TimeoutError:
-            return None, {"base": "cannot_connect"}
+        except (KasaException, TimeoutError) as err:
+            return None, {"base": plug_error_key(err)}
         mac = format_mac(device.mac)
         title = user_input.get(CONF_NAME) or device.alias or device.model
         connection = device.config.connection_type.to_dict()
@@ -776,14 +781,19 @@ async def _async_test_account(
         device = await async_connect_tapo(
             hass, plug.data[CONF_HOST], plug.data.get(CONF_PORT), credentials
         )
-    except AuthenticationError as err:
-        return {
-            "base": "third_party_off" if is_third_party_refusal(err) else "invalid_auth"
-        }
-    except KasaException, TimeoutError:
-        return {"base": "cannot_connect"}
+    except (KasaException, TimeoutError) as err:
+        return {"base": plug_error_key(err)}
     await close_device(device)
     return {}
+
+
+def plug_error_key(err: Exception) -> str:
+    """Name what went wrong while logging in to a plug (a form error key)."""
+    if is_third_party_refusal(err):
+        return "third_party_off"
+    if isinstance(err, AuthenticationError):
+        return "invalid_auth"
+    return "cannot_connect"
 
 
 def _account_schema() -> probatio.Schema:
@@ -813,13 +823,14 @@ async def _async_discover_plugs(
     """Scan Home Assistant's networks for plugs not yet added; host -> label."""
     known = {sub.unique_id for sub in entry.subentries.values()}
     found: dict[str, str] = {}
-    for address in await network.async_get_ipv4_broadcast_addresses(hass):
+    for broadcast in await network.async_get_ipv4_broadcast_addresses(hass):
         devices = await Discover.discover(
-            target=str(address),
-            discovery_timeout=DISCOVERY_TIMEOUT,
-            port=DISCOVERY_PORT,
+            target=str(broadcast), discovery_timeout=DISCOVERY_TIMEOUT
         )
         for host, device in devices.items():
-            if format_mac(device.mac) not in known:
-                found[host] = f"{device.model} {host} ({format_mac(device.mac)})"
+            if format_mac(device.mac) in known:
+                continue
+            port = device.config.connection_type.http_port
+            address = host if port in (None, 80) else f"{host}:{port}"
+            found[address] = f"{device.model} {address} ({format_mac(device.mac)})"
     return found

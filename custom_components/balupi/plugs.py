@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 import logging
@@ -18,6 +19,7 @@ from kasa import (
     KasaException,
     Module,
 )
+from kasa.exceptions import SmartErrorCode
 from kasa.httpclient import get_cookie_jar
 
 from homeassistant.config_entries import ConfigSubentry
@@ -39,9 +41,13 @@ from .data import BalupiConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 
-# Tapo firmware answers KLAP's first handshake with 403 while "Third-Party
-# Compatibility" is off in the Tapo app; python-kasa reports that as this text.
-THIRD_PARTY_MARKERS = ("403", "forbidden")
+# One poll may take a few of python-kasa's own retries, never more.
+UPDATE_TIMEOUT = 3 * PLUG_TIMEOUT
+
+# Tapo firmware answers KLAP's first handshake with HTTP 403 while "Third-Party
+# Compatibility" is off in the Tapo app; python-kasa 0.12 reports it as a plain
+# KasaException "... responded with 403 to handshake1".
+THIRD_PARTY_MARKER = "403 to handshake1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +64,8 @@ class PlugReading:
 
 
 def is_third_party_refusal(err: Exception) -> bool:
-    """Return whether a login failure is Tapo's "Third-Party Compatibility" lock."""
-    text = str(err).lower()
-    return any(marker in text for marker in THIRD_PARTY_MARKERS)
+    """Return whether a failure is Tapo's "Third-Party Compatibility" lock."""
+    return THIRD_PARTY_MARKER in str(err)
 
 
 def credentials_of(entry: BalupiConfigEntry) -> Credentials | None:
@@ -219,24 +224,47 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
         try:
             if self.device is None:
                 self.device = await self._async_connect()
-            await self.device.update()
+            await self._async_update(self.device)
         except AuthenticationError as err:
-            self.config_entry.async_start_reauth(self.hass, data={"reauth": "tplink"})
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="plug_auth_failed",
-                translation_placeholders={"name": self.subentry.title},
-            ) from err
+            # Every further poll would only repeat the refused login: wait for
+            # the reauthentication, which reloads the entry.
+            self.update_interval = None
+            self._start_reauth()
+            raise self._error(UpdateFailed, "plug_auth_failed") from err
         except (KasaException, TimeoutError) as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="plug_unreachable",
-                translation_placeholders={
-                    "name": self.subentry.title,
-                    "error": str(err),
-                },
-            ) from err
+            key = (
+                "plug_third_party_off"
+                if is_third_party_refusal(err)
+                else "plug_unreachable"
+            )
+            raise self._error(UpdateFailed, key, str(err)) from err
         return read(self.device)
+
+    @staticmethod
+    async def _async_update(device: Device) -> None:
+        """Update the device, and find the real reason when that went wrong.
+
+        After the first update python-kasa does not give up on a plug that
+        stopped answering: it retries every query one by one (minutes with a
+        silent plug), then keeps the old values with an error code, or raises
+        a generic error. So the whole update is bounded, and a failed one is
+        followed by one direct query, which raises the telling exception
+        (login refused, no answer).
+        """
+        try:
+            async with asyncio.timeout(UPDATE_TIMEOUT):
+                await device.update()
+        except AuthenticationError:
+            raise
+        except KasaException, TimeoutError:
+            pass
+        else:
+            if not isinstance(
+                device.internal_state.get("get_device_info"), SmartErrorCode
+            ):
+                return
+        await device.protocol.query("get_device_info", retry_count=0)
+        raise KasaException(f"incomplete answer from {device.host}")
 
     async def async_turn(self, *, on: bool) -> None:
         """Switch the plug and show the new state at once."""

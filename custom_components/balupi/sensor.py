@@ -490,6 +490,7 @@ class PlugCostSensor(BalupiPlugEntity, RestoreSensor):
         )
         self._tariff = tariff
         self._meter = CostMeter()
+        self._last_at: datetime | None = None
 
     async def async_added_to_hass(self) -> None:
         """Restore the running total and the last counter reading."""
@@ -513,18 +514,23 @@ class PlugCostSensor(BalupiPlugEntity, RestoreSensor):
         if self.coordinator.last_update_success and (
             (kwh := self.coordinator.data.today_kwh) is not None
         ):
-            self._meter.add_reading(kwh, self._price())
+            now = dt_util.now()
+            # The energy since the last reading was used in between: price it
+            # at the middle, so a tariff change between two polls splits fairly.
+            middle = now - (now - self._last_at) / 2 if self._last_at else now
+            self._meter.add_reading(kwh, self._price(middle))
+            self._last_at = now
         self._attr_native_value = round(self._meter.cost, 4)
 
-    def _price(self) -> float:
-        """Return the price now: the price entity if set and valid, else the tariff."""
+    def _price(self, moment: datetime) -> float:
+        """Return the price: the price entity if set and valid, else the tariff."""
         entity_id = self.coordinator.config_entry.options.get(CONF_PRICE_ENTITY)
         if entity_id and (state := self.hass.states.get(entity_id)) is not None:
             try:
                 return float(state.state)
             except ValueError:
                 pass
-        return self._tariff.price_at(dt_util.now())
+        return self._tariff.price_at(moment)
 
     @property
     def extra_restore_state_data(self) -> CostExtraData:
