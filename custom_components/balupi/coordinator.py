@@ -23,7 +23,6 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
@@ -57,6 +56,7 @@ from .const import (
 )
 from .heartbeat import HeartbeatPolicy, HeartbeatSettings, PowerHint, PowerThresholds
 from .nas_state import NasLifecycle, NasState, Reason, Transition
+from .repairs import async_set_issue
 from .snapshot import SUPPORTED_VERSION, Snapshot
 from .wol import async_send_magic_packet
 
@@ -314,22 +314,12 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
 
     def _set_issue(self, key: str, *, active: bool) -> None:
         """Raise or clear one of this NAS's repair issues."""
-        issue_id = f"{key}_{self.config_entry.entry_id}"
-        if not active:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=key,
-            translation_placeholders={
-                "name": self.config_entry.title,
-                "url": self._url,
-                "timeout": str(int(self.settings.boot_timeout)),
-            },
+        placeholders = {
+            "url": self._url,
+            "timeout": str(int(self.settings.boot_timeout)),
+        }
+        async_set_issue(
+            self.hass, self.config_entry, key, placeholders if active else None
         )
 
     def _interval_for_state(self) -> float:
@@ -401,20 +391,12 @@ class SnapshotCoordinator(DataUpdateCoordinator[Snapshot | None]):
 
     def _update_version_issue(self) -> None:
         """Raise a repair issue while the snapshot's format is unknown."""
-        issue_id = f"{ISSUE_UNKNOWN_SNAPSHOT}_{self.config_entry.entry_id}"
-        if self.data is None or self.data.supported:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_UNKNOWN_SNAPSHOT,
-            translation_placeholders={
-                "name": self.config_entry.title,
-                "version": str(self.data.version),
+        placeholders = None
+        if (snapshot := self.data) is not None and not snapshot.supported:
+            placeholders = {
+                "version": str(snapshot.version),
                 "supported": str(SUPPORTED_VERSION),
-            },
+            }
+        async_set_issue(
+            self.hass, self.config_entry, ISSUE_UNKNOWN_SNAPSHOT, placeholders
         )

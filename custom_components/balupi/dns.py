@@ -44,6 +44,7 @@ from .pihole import (
     PiholeRateLimitedError,
     PiholeSeatsExceededError,
 )
+from .repairs import async_set_issue
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -243,21 +244,16 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
 
     def _set_problem(self, problem: str | None, error: str = "") -> None:
         """Show exactly one Pi-hole repair issue (or none)."""
+        placeholders = {
+            "url": self.pihole_url,
+            "hostname": self.hostname,
+            "error": error,
+        }
         for key in (*PROBLEM_ISSUES.values(), ISSUE_PIHOLE_UNREACHABLE):
-            issue_id = f"{key}_{self.config_entry.entry_id}"
-            if key != problem:
-                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-                continue
-            ir.async_create_issue(
+            async_set_issue(
                 self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
+                self.config_entry,
+                key,
+                placeholders if key == problem else None,
                 severity=ir.IssueSeverity.ERROR,
-                translation_key=key,
-                translation_placeholders={
-                    "url": self.pihole_url,
-                    "hostname": self.hostname,
-                    "error": error,
-                },
             )

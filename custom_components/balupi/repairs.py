@@ -1,0 +1,35 @@
+"""Repair issues of a BaluPi entry: one id per kind and entry, raised or cleared."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+
+from .const import DOMAIN
+
+
+def async_set_issue(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    key: str,
+    placeholders: Mapping[str, str] | None,
+    *,
+    severity: ir.IssueSeverity = ir.IssueSeverity.WARNING,
+) -> None:
+    """Show the issue ``key`` with these placeholders, or clear it with None."""
+    issue_id = f"{key}_{entry.entry_id}"
+    if placeholders is None:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        severity=severity,
+        translation_key=key,
+        translation_placeholders={"name": entry.title, **placeholders},
+    )
