@@ -214,3 +214,45 @@ async def test_options(hass: HomeAssistant, nas: NasSimulator) -> None:
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == {key: int(value) for key, value in options.items()}
+
+
+async def test_energy_options(hass: HomeAssistant, nas: NasSimulator) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=MAC,
+        data=entry_data(nas.url),
+        options={CONF_SCAN_INTERVAL: 7},
+    )
+    await setup_entry(hass, entry)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "energy"}
+    )
+    assert result["step_id"] == "energy"
+    energy = {
+        "plug_interval": 20.0,
+        "price": 0.30,
+        "tou_start": "22:00:00",
+        "power_off": 2.0,
+        "power_standby": 15.0,
+        "power_running": 30.0,
+    }
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], energy
+    )
+    assert result["errors"] == {"tou_price": "tou_incomplete"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        energy | {"tou_end": "06:00:00", "tou_price": 0.2, "power_standby": 40.0},
+    )
+    assert result["errors"] == {"power_standby": "thresholds_order"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], energy | {"tou_end": "06:00:00", "tou_price": 0.2}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    # The heartbeat options stay; the energy ones are replaced as a group.
+    assert entry.options == {CONF_SCAN_INTERVAL: 7} | energy | {
+        "plug_interval": 20,
+        "tou_end": "06:00:00",
+        "tou_price": 0.2,
+    }

@@ -215,7 +215,11 @@ async def test_add_plug_errors(
         {CONF_HOST: f"127.0.0.1:{other_plug.port}", CONF_ROLE: ROLE_NAS},
     )
     assert result["errors"] == {CONF_ROLE: "nas_role_taken"}
-    # Nothing there.
+    # Nothing there (a plain host means port 80, closed here).
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_ROLE: ROLE_GENERIC}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
     await other_plug.offline()
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],

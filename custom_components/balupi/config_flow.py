@@ -487,7 +487,7 @@ def _count(minimum: int, maximum: int) -> NumberSelector:
 
 def _money() -> NumberSelector:
     return NumberSelector(
-        NumberSelectorConfig(min=0, max=10, step=0.0001, mode=NumberSelectorMode.BOX)
+        NumberSelectorConfig(min=0, max=10, step="any", mode=NumberSelectorMode.BOX)
     )
 
 
