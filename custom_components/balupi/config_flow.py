@@ -110,12 +110,7 @@ from .pihole import (
     PiholeRateLimitedError,
     PiholeSeatsExceededError,
 )
-from .plugs import (
-    async_connect_tapo,
-    close_device,
-    credentials_of,
-    is_third_party_refusal,
-)
+from .plugs import async_connect_tapo, credentials_of, is_third_party_refusal
 from .wol import is_valid_mac
 
 # Entry changes (reconfigure, options, Pi-hole) are applied by the entry's update
@@ -783,7 +778,7 @@ async def _async_test_account(
         )
     except (KasaException, TimeoutError) as err:
         return {"base": plug_error_key(err)}
-    await close_device(device)
+    await device.disconnect()
     return {}
 
 

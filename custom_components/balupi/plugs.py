@@ -8,6 +8,7 @@ from datetime import timedelta
 import logging
 from typing import Any, override
 
+from aiohttp import ClientSession
 from kasa import (
     AuthenticationError,
     Credentials,
@@ -76,26 +77,32 @@ def credentials_of(entry: BalupiConfigEntry) -> Credentials | None:
     return Credentials(username, entry.data[CONF_TPLINK_PASSWORD])
 
 
+def plug_session(hass: HomeAssistant) -> ClientSession:
+    """Return an HTTP session (and cookie jar) for one plug.
+
+    KLAP keeps its login in a cookie, so the shared Home Assistant session
+    (one jar for everything) must not be used. Home Assistant closes the
+    session with the config entry (or at shutdown for a config flow's).
+    """
+    return async_create_clientsession(
+        hass, verify_ssl=False, cookie_jar=get_cookie_jar()
+    )
+
+
 def device_config(
-    hass: HomeAssistant,
+    session: ClientSession,
     host: str,
     port: int | None,
     credentials: Credentials | None,
     connection: dict[str, Any] | None = None,
 ) -> DeviceConfig:
-    """Return python-kasa's config with a session (and cookie jar) of its own.
-
-    KLAP keeps its session in a cookie, so the shared Home Assistant session
-    (one jar for everything) must not be used.
-    """
+    """Return python-kasa's config for one plug."""
     config = DeviceConfig(
         host,
         timeout=PLUG_TIMEOUT,
         port_override=port,
         credentials=credentials,
-        http_client=async_create_clientsession(
-            hass, verify_ssl=False, cookie_jar=get_cookie_jar()
-        ),
+        http_client=session,
     )
     if connection:
         config.connection_type = DeviceConnectionParameters.from_dict(connection)
@@ -122,30 +129,18 @@ async def async_connect_tapo(
     answer", so wrong credentials are reported as such.
     """
     failure: KasaException | TimeoutError | None = None
+    session = plug_session(hass)
     for connection in TAPO_CONNECTIONS:
-        config = device_config(hass, host, port, credentials)
+        config = device_config(session, host, port, credentials)
         config.connection_type = connection
         try:
             return await Device.connect(config=config)
         except AuthenticationError:
-            await _close_session(config)
             raise
         except (KasaException, TimeoutError) as err:
-            await _close_session(config)
             failure = failure or err
     assert failure is not None  # noqa: S101 (the loop ran at least once)
     raise failure
-
-
-async def _close_session(config: DeviceConfig) -> None:
-    if config.http_client is not None:
-        await config.http_client.close()
-
-
-async def close_device(device: Device) -> None:
-    """Disconnect a device and close the HTTP session it was given."""
-    await device.disconnect()
-    await _close_session(device.config)
 
 
 def read(device: Device) -> PlugReading:
@@ -185,6 +180,8 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
         self.subentry = subentry
         self.mac: str = subentry.data[CONF_MAC]
         self.device: Device | None = None
+        # Made during entry setup: Home Assistant closes it on unload.
+        self._session = plug_session(hass)
         # The NAS device this plug feeds (its role is "nas"), set by setup.
         self.nas_device_id: str | None = None
 
@@ -192,21 +189,16 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
         """Open the connection and make sure it is still the same plug."""
         data = self.subentry.data
         config = device_config(
-            self.hass,
+            self._session,
             data[CONF_HOST],
             data.get(CONF_PORT),
             credentials_of(self.config_entry),
             data.get(CONF_CONNECTION),
         )
-        try:
-            device = await Device.connect(config=config)
-        except BaseException:
-            await _close_session(config)
-            raise
+        device = await Device.connect(config=config)
         if format_mac(device.mac) != self.mac:
             # A DHCP lease moved to another device: never adopt it silently.
             await device.disconnect()
-            await _close_session(config)
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="plug_unexpected_device",
@@ -300,4 +292,4 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
         """Close the connection (and its HTTP session, which is ours)."""
         if self.device is not None:
             device, self.device = self.device, None
-            await close_device(device)
+            await device.disconnect()

@@ -520,7 +520,9 @@ class PlugCostSensor(BalupiPlugEntity, RestoreSensor):
             middle = now - (now - self._last_at) / 2 if self._last_at else now
             self._meter.add_reading(kwh, self._price(middle))
             self._last_at = now
-        self._attr_native_value = round(self._meter.cost, 4)
+        # Whole cents: a state row per cent, not per Wh, keeps the recorder
+        # small; the exact total lives on in the restore data.
+        self._attr_native_value = round(self._meter.cost, 2)
 
     def _price(self, moment: datetime) -> float:
         """Return the price: the price entity if set and valid, else the tariff."""
