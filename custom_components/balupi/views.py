@@ -298,26 +298,29 @@ class HealthView(HomeAssistantView):
         )
 
 
-def _requested_entry(request: web.Request) -> BalupiConfigEntry | None:
-    """Return the entry named by ``?entry_id=``, or the first loaded one."""
-    entries = _loaded_entries(request.app[KEY_HASS])
-    wanted = request.query.get("entry_id")
-    for entry in entries:
-        if wanted in (None, entry.entry_id):
-            return entry
-    return None
+class _EntryView(HomeAssistantView):
+    """An authenticated GET about one entry: ``?entry_id=`` or the first loaded."""
+
+    async def get(self, request: web.Request) -> web.Response:
+        """Find the entry, then answer about it."""
+        wanted = request.query.get("entry_id")
+        for entry in _loaded_entries(request.app[KEY_HASS]):
+            if wanted in (None, entry.entry_id):
+                return self._answer(entry)
+        return _not_ready()
+
+    def _answer(self, entry: BalupiConfigEntry) -> web.Response:
+        raise NotImplementedError
 
 
-class StatusView(HomeAssistantView):
-    """``GET /api/handshake/status`` (authenticated): the NAS as BaluPi sees it."""
+class StatusView(_EntryView):
+    """``GET /api/handshake/status``: the NAS as BaluPi sees it."""
 
     url = "/api/handshake/status"
     name = "api:balupi:handshake-status"
 
-    async def get(self, request: web.Request) -> web.Response:
+    def _answer(self, entry: BalupiConfigEntry) -> web.Response:
         """Return state, since and the last snapshot's time."""
-        if (entry := _requested_entry(request)) is None:
-            return _not_ready()
         coordinator = entry.runtime_data.coordinator
         snapshot = entry.runtime_data.snapshots.data
         since = coordinator.lifecycle.since
@@ -332,16 +335,14 @@ class StatusView(HomeAssistantView):
         )
 
 
-class SnapshotView(HomeAssistantView):
-    """``GET /api/handshake/snapshot`` (authenticated): the stored snapshot as sent."""
+class SnapshotView(_EntryView):
+    """``GET /api/handshake/snapshot``: the stored snapshot as sent."""
 
     url = "/api/handshake/snapshot"
     name = "api:balupi:handshake-snapshot"
 
-    async def get(self, request: web.Request) -> web.Response:
+    def _answer(self, entry: BalupiConfigEntry) -> web.Response:
         """Return the exact bytes the NAS sent last."""
-        if (entry := _requested_entry(request)) is None:
-            return _not_ready()
         snapshot = entry.runtime_data.snapshots.data
         if snapshot is None:
             return web.json_response(
