@@ -31,7 +31,7 @@ from .dns import DnsCoordinator, dns_store
 from .entity import nas_device_info
 from .heartbeat import PowerHint, PowerThresholds
 from .pihole import PiholeClient
-from .plugs import PlugCoordinator
+from .plugs import PlugCoordinator, energy_value
 from .services import async_setup_services
 from .views import async_register_views
 
@@ -105,7 +105,10 @@ def _nas_power(plug: PlugCoordinator, thresholds: PowerThresholds) -> PowerHint:
     """Read the NAS plug; a plug that does not answer says nothing."""
     if not plug.last_update_success or plug.data is None:
         return PowerHint.UNKNOWN
-    return thresholds.classify(plug.data.power, relay_on=plug.data.is_on)
+    device = plug.data
+    return thresholds.classify(
+        energy_value(device, "current_consumption"), relay_on=device.is_on
+    )
 
 
 async def _async_entry_updated(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
 import logging
 from typing import Any, override
@@ -49,19 +48,6 @@ UPDATE_TIMEOUT = 3 * PLUG_TIMEOUT
 # Compatibility" is off in the Tapo app; python-kasa 0.12 reports it as a plain
 # KasaException "... responded with 403 to handshake1".
 THIRD_PARTY_MARKER = "403 to handshake1"
-
-
-@dataclass(frozen=True, slots=True)
-class PlugReading:
-    """One poll of a plug."""
-
-    is_on: bool
-    power: float | None
-    today_kwh: float | None
-    month_kwh: float | None
-    voltage: float | None
-    current: float | None
-    rssi: int | None
 
 
 def is_third_party_refusal(err: Exception) -> bool:
@@ -143,21 +129,23 @@ async def async_connect_tapo(
     raise failure
 
 
-def read(device: Device) -> PlugReading:
-    """Take the values the entities show from an updated device."""
-    energy = device.modules.get(Module.Energy)
-    return PlugReading(
-        is_on=device.is_on,
-        power=energy.current_consumption if energy else None,
-        today_kwh=energy.consumption_today if energy else None,
-        month_kwh=energy.consumption_this_month if energy else None,
-        voltage=energy.voltage if energy else None,
-        current=energy.current if energy else None,
-        rssi=device.rssi,
-    )
+def energy_value(device: Device, name: str) -> float | None:
+    """Read one value of the plug's energy module (None where it has none).
+
+    Values are read when an entity writes its state, as core's tplink does,
+    so a poll itself does no more than python-kasa's update.
+    """
+    if (energy := device.modules.get(Module.Energy)) is None:
+        return None
+    try:
+        value: float | None = getattr(energy, name)
+    except KasaException:
+        # That module's last query failed while the plug answered otherwise.
+        return None
+    return value
 
 
-class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
+class PlugCoordinator(DataUpdateCoordinator[Device]):
     """Poll one plug over one connection that lives as long as the entry."""
 
     config_entry: BalupiConfigEntry
@@ -211,7 +199,7 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
         return device
 
     @override
-    async def _async_update_data(self) -> PlugReading:
+    async def _async_update_data(self) -> Device:
         """Update over the open connection (opening it when needed)."""
         try:
             if self.device is None:
@@ -230,7 +218,7 @@ class PlugCoordinator(DataUpdateCoordinator[PlugReading]):
                 else "plug_unreachable"
             )
             raise self._error(UpdateFailed, key, str(err)) from err
-        return read(self.device)
+        return self.device
 
     @staticmethod
     async def _async_update(device: Device) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kasa import Device
+
 from homeassistant.components.sensor import (
     DOMAIN as SENSOR_DOMAIN,
     RestoreSensor,
@@ -45,7 +47,7 @@ from .entity import (
     BalupiSnapshotEntity,
 )
 from .nas_state import NasState
-from .plugs import PlugCoordinator, PlugReading
+from .plugs import PlugCoordinator, energy_value
 from .snapshot import RAID_STATES, SMART_STATES, Snapshot, raid_state, slug, smart_state
 from .tariff import CostMeter, Tariff, tariff_from_options
 
@@ -174,7 +176,7 @@ DNS_SENSORS: tuple[DnsSensorEntityDescription, ...] = (
 class PlugSensorEntityDescription(SensorEntityDescription):
     """A sensor of a plug; optional ones exist only if the firmware reports them."""
 
-    value_fn: Callable[[PlugReading], float | None]
+    value_fn: Callable[[Device], float | None]
     optional: bool = False
 
 
@@ -185,7 +187,7 @@ PLUG_SENSORS: tuple[PlugSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfPower.WATT,
         suggested_display_precision=1,
-        value_fn=lambda reading: reading.power,
+        value_fn=lambda device: energy_value(device, "current_consumption"),
     ),
     PlugSensorEntityDescription(
         key="energy_today",
@@ -194,7 +196,7 @@ PLUG_SENSORS: tuple[PlugSensorEntityDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=3,
-        value_fn=lambda reading: reading.today_kwh,
+        value_fn=lambda device: energy_value(device, "consumption_today"),
     ),
     PlugSensorEntityDescription(
         key="energy_month",
@@ -203,7 +205,7 @@ PLUG_SENSORS: tuple[PlugSensorEntityDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=3,
-        value_fn=lambda reading: reading.month_kwh,
+        value_fn=lambda device: energy_value(device, "consumption_this_month"),
     ),
     PlugSensorEntityDescription(
         key="voltage",
@@ -212,7 +214,7 @@ PLUG_SENSORS: tuple[PlugSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         suggested_display_precision=1,
         entity_registry_enabled_default=False,
-        value_fn=lambda reading: reading.voltage,
+        value_fn=lambda device: energy_value(device, "voltage"),
         optional=True,
     ),
     PlugSensorEntityDescription(
@@ -222,7 +224,7 @@ PLUG_SENSORS: tuple[PlugSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         suggested_display_precision=2,
         entity_registry_enabled_default=False,
-        value_fn=lambda reading: reading.current,
+        value_fn=lambda device: energy_value(device, "current"),
         optional=True,
     ),
     PlugSensorEntityDescription(
@@ -232,7 +234,7 @@ PLUG_SENSORS: tuple[PlugSensorEntityDescription, ...] = (
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
-        value_fn=lambda reading: reading.rssi,
+        value_fn=lambda device: device.rssi,
     ),
 )
 
@@ -301,10 +303,10 @@ def _add_plug_sensors(
     @callback
     def add_reported() -> None:
         # None until the plug answered once (it may be offline at setup).
-        reading: PlugReading | None = plug.data
-        if reading is None:
+        device: Device | None = plug.data
+        if device is None:
             return
-        reported = [d for d in pending if d.value_fn(reading) is not None]
+        reported = [d for d in pending if d.value_fn(device) is not None]
         for description in reported:
             pending.remove(description)
         if reported:
@@ -512,7 +514,8 @@ class PlugCostSensor(BalupiPlugEntity, RestoreSensor):
 
     def _account(self) -> None:
         if self.coordinator.last_update_success and (
-            (kwh := self.coordinator.data.today_kwh) is not None
+            (kwh := energy_value(self.coordinator.data, "consumption_today"))
+            is not None
         ):
             now = dt_util.now()
             # The energy since the last reading was used in between: price it
