@@ -30,6 +30,12 @@ from .data import BalupiConfigEntry, BalupiData
 from .dns import DnsCoordinator, dns_store
 from .entity import nas_device_info
 from .heartbeat import PowerHint, PowerThresholds
+from .inbox import (
+    InboxCoordinator,
+    async_remove_inbox_entities,
+    inbox_settings,
+    inbox_store,
+)
 from .pihole import PiholeClient
 from .plugs import PlugCoordinator, energy_value
 from .services import async_setup_services
@@ -73,6 +79,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
         entry.async_on_unload(
             coordinator.async_add_transition_listener(dns.async_on_nas_transition)
         )
+    if (settings := inbox_settings(entry.data, entry.options)) is not None:
+        inbox = InboxCoordinator(hass, entry, settings)
+        entry.runtime_data.inbox = inbox
+        # A missing folder leaves the inbox entities unavailable, not the entry.
+        await inbox.async_load()
+        await inbox.async_refresh()
+        entry.async_on_unload(
+            coordinator.async_add_transition_listener(inbox.async_on_nas_transition)
+        )
+    else:
+        async_remove_inbox_entities(hass, entry)
     await _async_setup_plugs(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -123,5 +140,5 @@ async def async_unload_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> b
 
 async def async_remove_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
     """Delete what was persisted for a removed entry."""
-    for store in (lifecycle_store, snapshot_store, dns_store):
+    for store in (lifecycle_store, snapshot_store, dns_store, inbox_store):
         await store(hass, entry.entry_id).async_remove()

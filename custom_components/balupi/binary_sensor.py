@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .data import BalupiConfigEntry
-from .entity import BalupiDnsEntity, BalupiNasEntity
+from .entity import BalupiDnsEntity, BalupiInboxEntity, BalupiNasEntity
 from .nas_state import NasState
 
 PARALLEL_UPDATES = 0
@@ -29,6 +29,12 @@ DNS_IN_SYNC = BinarySensorEntityDescription(
     device_class=BinarySensorDeviceClass.PROBLEM,
 )
 
+INBOX_FLUSHING = BinarySensorEntityDescription(
+    key="inbox_flushing",
+    translation_key="inbox_flushing",
+    device_class=BinarySensorDeviceClass.RUNNING,
+)
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
@@ -39,6 +45,8 @@ async def async_setup_entry(
     async_add_entities(
         [NasOnlineBinarySensor(entry.runtime_data.coordinator, NAS_ONLINE)]
     )
+    if (inbox := entry.runtime_data.inbox) is not None:
+        async_add_entities([InboxFlushingBinarySensor(inbox, INBOX_FLUSHING)])
     if (dns := entry.runtime_data.dns) is not None:
         async_add_entities(
             [DnsOutOfSyncBinarySensor(dns, DNS_IN_SYNC)],
@@ -62,3 +70,17 @@ class DnsOutOfSyncBinarySensor(BalupiDnsEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """Return whether the record is not where it should be."""
         return not self.coordinator.data.in_sync
+
+
+class InboxFlushingBinarySensor(BalupiInboxEntity, BinarySensorEntity):
+    """On while files move from the inbox to the NAS."""
+
+    @property
+    def available(self) -> bool:
+        """Known even when the last folder scan failed."""
+        return True
+
+    @property
+    def is_on(self) -> bool:
+        """Return whether a flush runs."""
+        return self.coordinator.flushing

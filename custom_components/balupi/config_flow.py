@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from ipaddress import ip_address
+from pathlib import Path
 import secrets
 from typing import Any, override
 
+import asyncssh
 from kasa import AuthenticationError, Credentials, Discover, KasaException
 import probatio
 from yarl import URL
@@ -59,7 +61,10 @@ from .const import (
     CONF_FAILURE_THRESHOLD,
     CONF_FAST_INTERVAL,
     CONF_HEALTH_PATH,
+    CONF_HOST_KEY,
     CONF_HOSTNAME,
+    CONF_INBOX_PATH,
+    CONF_KEY_PATH,
     CONF_OFFLINE_INTERVAL,
     CONF_PI_IP,
     CONF_PLUG_INTERVAL,
@@ -68,9 +73,13 @@ from .const import (
     CONF_POWER_STANDBY,
     CONF_PRICE,
     CONF_PRICE_ENTITY,
+    CONF_REMOTE_PATH,
     CONF_ROLE,
     CONF_SCAN_INTERVAL,
     CONF_SECRET,
+    CONF_SSH_HOST,
+    CONF_SSH_PORT,
+    CONF_SSH_USER,
     CONF_TOU_END,
     CONF_TOU_PRICE,
     CONF_TOU_START,
@@ -91,6 +100,7 @@ from .const import (
     DEFAULT_POWER_STANDBY,
     DEFAULT_PRICE,
     DEFAULT_SCAN_INTERVAL,
+    DEFAULT_SSH_PORT,
     DOMAIN,
     GENERATED_SECRET_BYTES,
     HEALTH_TIMEOUT,
@@ -101,6 +111,7 @@ from .const import (
     SUBENTRY_PLUG,
 )
 from .coordinator import HealthStatus, async_check_health, health_url
+from .inbox import inbox_settings
 from .pihole import (
     PiholeAuthError,
     PiholeClient,
@@ -111,6 +122,13 @@ from .pihole import (
     PiholeSeatsExceededError,
 )
 from .plugs import async_connect_tapo, credentials_of, is_third_party_refusal
+from .transfer import (
+    FlushError,
+    async_fetch_host_key,
+    async_test_login,
+    host_key_fingerprint,
+    read_client_key,
+)
 from .wol import is_valid_mac
 
 # Entry changes (reconfigure, options, Pi-hole) are applied by the entry's update
@@ -372,14 +390,18 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class BalupiOptionsFlow(OptionsFlow):
-    """Tune the heartbeat, and the plugs' polling, prices and NAS thresholds."""
+    """Tune the heartbeat, the plugs' polling, prices and NAS thresholds, the inbox."""
+
+    def __init__(self) -> None:
+        """Start without inbox settings waiting for confirmation."""
+        self._inbox: dict[str, Any] = {}
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Offer the two groups of options."""
         return self.async_show_menu(
-            step_id="init", menu_options=["heartbeat", "energy"]
+            step_id="init", menu_options=["heartbeat", "energy", "inbox"]
         )
 
     async def async_step_heartbeat(
@@ -425,14 +447,106 @@ class BalupiOptionsFlow(OptionsFlow):
         }
         return self._form("energy", fields, errors)
 
+    async def async_step_inbox(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the inbox folder and the NAS's SSH login, then fetch its key."""
+        errors: dict[str, str] = {}
+        placeholders = {
+            "allowed": ", ".join(sorted(self.hass.config.allowlist_external_dirs))
+        }
+        if user_input is not None:
+            if not user_input.get(CONF_INBOX_PATH):
+                # An empty folder turns the inbox off.
+                return self._save({}, INBOX_KEYS)
+            errors = await self._async_inbox_errors(user_input)
+            if not errors:
+                host = (
+                    user_input.get(CONF_SSH_HOST)
+                    or self.config_entry.data[CONF_IP_ADDRESS]
+                )
+                port = int(user_input[CONF_SSH_PORT])
+                try:
+                    host_key = await async_fetch_host_key(host, port)
+                except OSError, TimeoutError, asyncssh.Error:
+                    errors["base"] = "ssh_unreachable"
+                else:
+                    user_input[CONF_SSH_PORT] = port
+                    self._inbox = user_input | {CONF_HOST_KEY: host_key}
+                    return await self.async_step_inbox_host_key()
+        fields = {
+            CONF_INBOX_PATH: (None, TEXT),
+            CONF_SSH_HOST: (None, TEXT),
+            CONF_SSH_PORT: (DEFAULT_SSH_PORT, PORT),
+            CONF_SSH_USER: (None, TEXT),
+            CONF_REMOTE_PATH: (None, TEXT),
+            CONF_KEY_PATH: (None, TEXT),
+        }
+        return self._form("inbox", fields, errors, placeholders, user_input)
+
+    async def async_step_inbox_host_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the NAS's host key; confirming pins it after a test login."""
+        settings = inbox_settings(self.config_entry.data, self._inbox)
+        assert settings is not None  # noqa: S101 (set by the previous step)
+        target = settings.target
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                await async_test_login(target)
+            except FlushError as err:
+                errors["base"] = f"ssh_{err.kind}"
+            else:
+                return self._save(self._inbox, INBOX_KEYS)
+        key_type, _, _ = target.host_key.partition(" ")
+        return self.async_show_form(
+            step_id="inbox_host_key",
+            data_schema=probatio.Schema({}),
+            errors=errors,
+            description_placeholders={
+                "host": target.host,
+                "port": str(target.port),
+                "key_type": key_type,
+                "fingerprint": host_key_fingerprint(target.host_key),
+            },
+        )
+
+    async def _async_inbox_errors(self, values: dict[str, Any]) -> dict[str, str]:
+        """Check the folder, the login fields and the key file."""
+        errors: dict[str, str] = {}
+        for key in (CONF_SSH_USER, CONF_REMOTE_PATH, CONF_KEY_PATH):
+            if not values.get(key):
+                errors[key] = "required_for_inbox"
+        folder = Path(values[CONF_INBOX_PATH])
+        if not folder.is_absolute() or not self.hass.config.is_allowed_path(
+            str(folder)
+        ):
+            errors[CONF_INBOX_PATH] = "inbox_not_allowed"
+        elif not await self.hass.async_add_executor_job(folder.is_dir):
+            errors[CONF_INBOX_PATH] = "inbox_not_found"
+        if CONF_KEY_PATH not in errors:
+            try:
+                await self.hass.async_add_executor_job(
+                    read_client_key, Path(values[CONF_KEY_PATH])
+                )
+            except FlushError:
+                errors[CONF_KEY_PATH] = "key_unusable"
+        return errors
+
     def _form(
         self,
         step_id: str,
         fields: dict[str, tuple[Any, Any]],
         errors: dict[str, str] | None = None,
+        placeholders: dict[str, str] | None = None,
+        user_input: dict[str, Any] | None = None,
     ) -> ConfigFlowResult:
-        """Show fields with their current values (optional ones only if set)."""
-        options = self.config_entry.options
+        """Show fields with their current values (optional ones only if set).
+
+        After an error the form shows what the user typed, not the stored value.
+        """
+        options = {**self.config_entry.options, **(user_input or {})}
         schema: dict[Any, Any] = {}
         for key, (default, selector) in fields.items():
             marker: probatio.Optional | probatio.Required
@@ -444,7 +558,10 @@ class BalupiOptionsFlow(OptionsFlow):
                 marker = probatio.Required(key, default=options.get(key, default))
             schema[marker] = selector
         return self.async_show_form(
-            step_id=step_id, data_schema=probatio.Schema(schema), errors=errors or {}
+            step_id=step_id,
+            data_schema=probatio.Schema(schema),
+            errors=errors or {},
+            description_placeholders=placeholders,
         )
 
     def _save(
@@ -458,6 +575,16 @@ class BalupiOptionsFlow(OptionsFlow):
         }
         return self.async_create_entry(data=options | values)
 
+
+INBOX_KEYS = (
+    CONF_INBOX_PATH,
+    CONF_SSH_HOST,
+    CONF_SSH_PORT,
+    CONF_SSH_USER,
+    CONF_REMOTE_PATH,
+    CONF_KEY_PATH,
+    CONF_HOST_KEY,
+)
 
 ENERGY_KEYS = (
     CONF_PLUG_INTERVAL,

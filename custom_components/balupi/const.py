@@ -87,3 +87,24 @@ EVENT_NAS_COMING_ONLINE: Final = "balupi_nas_coming_online"
 DNS_REPLY_BUDGET: Final = 5.0
 
 STORAGE_VERSION: Final = 1
+
+# Inbox flush (options). The host defaults to the NAS's IP address.
+CONF_INBOX_PATH: Final = "inbox_path"
+CONF_SSH_HOST: Final = "ssh_host"
+CONF_SSH_PORT: Final = "ssh_port"
+CONF_SSH_USER: Final = "ssh_user"
+CONF_REMOTE_PATH: Final = "remote_path"
+CONF_KEY_PATH: Final = "key_path"
+CONF_HOST_KEY: Final = "host_key"
+DEFAULT_SSH_PORT: Final = 22
+INBOX_SCAN_INTERVAL: Final = 60
+# Files modified this recently may still be copied in over SMB: next time.
+INBOX_SETTLE_SECONDS: Final = 10
+
+SERVICE_FLUSH_INBOX: Final = "flush_inbox"
+EVENT_INBOX_FLUSHED: Final = "balupi_inbox_flushed"
+
+ISSUE_INBOX_HOST_KEY: Final = "inbox_host_key_mismatch"
+ISSUE_INBOX_AUTH: Final = "inbox_auth_failed"
+ISSUE_INBOX_KEY: Final = "inbox_key_unusable"
+ISSUE_INBOX_NO_TRANSPORT: Final = "inbox_no_transport"

@@ -14,6 +14,7 @@ from .handshake import ReplayGuard
 if TYPE_CHECKING:
     from .coordinator import NasCoordinator, SnapshotCoordinator
     from .dns import DnsCoordinator
+    from .inbox import InboxCoordinator
     from .plugs import PlugCoordinator
 
 
@@ -31,6 +32,7 @@ class BalupiData:
     coordinator: NasCoordinator
     snapshots: SnapshotCoordinator
     dns: DnsCoordinator | None = None
+    inbox: InboxCoordinator | None = None
     # Plug coordinators by subentry id.
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     replay_guard: ReplayGuard = field(default_factory=ReplayGuard)

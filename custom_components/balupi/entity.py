@@ -20,6 +20,7 @@ from .const import DOMAIN
 from .coordinator import NasCoordinator, SnapshotCoordinator
 from .data import BalupiConfigEntry
 from .dns import DnsCoordinator
+from .inbox import InboxCoordinator
 from .plugs import PlugCoordinator
 
 
@@ -71,6 +72,16 @@ class BalupiSnapshotEntity(_NasDeviceEntity[SnapshotCoordinator]):
 
     def __init__(
         self, coordinator: SnapshotCoordinator, description: EntityDescription
+    ) -> None:
+        """Attach the entity to the NAS device."""
+        super().__init__(coordinator, coordinator.config_entry, description)
+
+
+class BalupiInboxEntity(_NasDeviceEntity[InboxCoordinator]):
+    """An entity of the Pi's inbox, shown on the NAS device it feeds."""
+
+    def __init__(
+        self, coordinator: InboxCoordinator, description: EntityDescription
     ) -> None:
         """Attach the entity to the NAS device."""
         super().__init__(coordinator, coordinator.config_entry, description)

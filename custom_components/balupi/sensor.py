@@ -29,6 +29,7 @@ from homeassistant.const import (
     UnitOfInformation,
     UnitOfPower,
     UnitOfTemperature,
+    UnitOfTime,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
@@ -42,10 +43,12 @@ from .data import BalupiConfigEntry
 from .dns import DnsShown, DnsStatus
 from .entity import (
     BalupiDnsEntity,
+    BalupiInboxEntity,
     BalupiNasEntity,
     BalupiPlugEntity,
     BalupiSnapshotEntity,
 )
+from .inbox import InboxCoordinator
 from .nas_state import NasState
 from .plugs import PlugCoordinator, energy_value
 from .snapshot import RAID_STATES, SMART_STATES, Snapshot, raid_state, slug, smart_state
@@ -239,6 +242,58 @@ PLUG_SENSORS: tuple[PlugSensorEntityDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class InboxSensorEntityDescription(SensorEntityDescription):
+    """An inbox sensor and how to read it from the coordinator."""
+
+    value_fn: Callable[[InboxCoordinator], StateType | datetime]
+    # The outcome of the last flush stays known while a folder scan fails.
+    needs_scan: bool = True
+
+
+def _oldest_age(inbox: InboxCoordinator) -> float | None:
+    """Seconds since the oldest file in the inbox was written, None if empty."""
+    if (oldest := inbox.data.oldest_mtime) is None:
+        return None
+    return max(0.0, round(dt_util.utcnow().timestamp() - oldest))
+
+
+INBOX_SENSORS: tuple[InboxSensorEntityDescription, ...] = (
+    InboxSensorEntityDescription(
+        key="inbox_files",
+        translation_key="inbox_files",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda inbox: inbox.data.files,
+    ),
+    InboxSensorEntityDescription(
+        key="inbox_size",
+        translation_key="inbox_size",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
+        suggested_display_precision=1,
+        value_fn=lambda inbox: inbox.data.size,
+    ),
+    InboxSensorEntityDescription(
+        key="inbox_oldest_file",
+        translation_key="inbox_oldest_file",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        suggested_unit_of_measurement=UnitOfTime.MINUTES,
+        suggested_display_precision=0,
+        value_fn=_oldest_age,
+    ),
+    InboxSensorEntityDescription(
+        key="last_inbox_flush",
+        translation_key="last_inbox_flush",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        needs_scan=False,
+        value_fn=lambda inbox: inbox.last_flush.finished if inbox.last_flush else None,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: BalupiConfigEntry,
@@ -269,6 +324,11 @@ async def async_setup_entry(
 
     sync_arrays_and_disks()
     entry.async_on_unload(snapshots.async_add_listener(sync_arrays_and_disks))
+
+    if (inbox := entry.runtime_data.inbox) is not None:
+        async_add_entities(
+            InboxSensor(inbox, description) for description in INBOX_SENSORS
+        )
 
     if (dns := entry.runtime_data.dns) is not None:
         async_add_entities(
@@ -452,6 +512,37 @@ class DnsSensor(BalupiDnsEntity, SensorEntity):
     def native_value(self) -> str | datetime | None:
         """Return the sensor's value."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+
+class InboxSensor(BalupiInboxEntity, SensorEntity):
+    """What waits in the inbox, and how the last flush went."""
+
+    entity_description: InboxSensorEntityDescription
+
+    @property
+    def available(self) -> bool:
+        """Return whether the value is known."""
+        return not self.entity_description.needs_scan or super().available
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """Return the sensor's value."""
+        return self.entity_description.value_fn(self.coordinator)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Describe the last flush on its sensor."""
+        if self.entity_description.needs_scan or (
+            (record := self.coordinator.last_flush) is None
+        ):
+            return None
+        return {
+            "files": record.files,
+            "bytes": record.bytes,
+            "duration": record.duration,
+            "transport": record.transport,
+            "error": record.error,
+        }
 
 
 class PlugSensor(BalupiPlugEntity, SensorEntity):

@@ -7,11 +7,23 @@ from ipaddress import ip_address
 import probatio
 
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
-from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, service
 
-from .const import ATTR_TARGET, DOMAIN, SERVICE_SWITCH_DNS, SERVICE_WAKE_NAS
+from .const import (
+    ATTR_TARGET,
+    DOMAIN,
+    SERVICE_FLUSH_INBOX,
+    SERVICE_SWITCH_DNS,
+    SERVICE_WAKE_NAS,
+)
 from .data import BalupiConfigEntry, DnsTarget
 
 ENTRY_SCHEMA = probatio.Schema({probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
@@ -67,6 +79,34 @@ async def _async_switch_dns(call: ServiceCall) -> None:
         )
 
 
+async def _async_flush_inbox(call: ServiceCall) -> ServiceResponse:
+    """Move the inbox to the NAS now and tell what moved."""
+    entry = _loaded_entry(call)
+    placeholders = {"name": entry.title}
+    if (inbox := entry.runtime_data.inbox) is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="inbox_not_configured",
+            translation_placeholders=placeholders,
+        )
+    inbox.async_check_nas_online()
+    record = await inbox.async_flush()
+    if record.error is not None:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key=f"inbox_{record.error}",
+            translation_placeholders=placeholders | {"files": str(record.files)},
+        )
+    if not call.return_response:
+        return None
+    return {
+        "files": record.files,
+        "bytes": record.bytes,
+        "duration": record.duration,
+        "transport": record.transport,
+    }
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions."""
@@ -75,4 +115,11 @@ def async_setup_services(hass: HomeAssistant) -> None:
     )
     hass.services.async_register(
         DOMAIN, SERVICE_SWITCH_DNS, _async_switch_dns, schema=SWITCH_DNS_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_FLUSH_INBOX,
+        _async_flush_inbox,
+        schema=ENTRY_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
     )

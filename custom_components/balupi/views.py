@@ -251,6 +251,9 @@ class ComingOnlineView(_SignedView):
                 hass, runtime.dns.async_point_to(DnsTarget.NAS), f"{DOMAIN} dns"
             )
             background.append("dns")
+        if runtime.inbox is not None:
+            runtime.inbox.async_start_flush()
+            background.append("inbox")
         return {
             "acknowledged": True,
             "dns_switched": False,

@@ -1,0 +1,150 @@
+"""A real OpenSSH server on 127.0.0.1 with its own host key and user key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+import getpass
+import os
+from pathlib import Path
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+# Absolute, so tests that hide rsync by emptying PATH can still make keys.
+SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
+
+
+def keygen(path: Path) -> str:
+    """Create an ed25519 key pair; return the public key as "type base64"."""
+    subprocess.run(
+        [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
+        check=True,
+    )
+    return " ".join(path.with_suffix(".pub").read_text().split()[:2])
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class SshServer:
+    """A running sshd and what a client needs to reach it."""
+
+    port: int
+    host_key: str
+    client_key: Path
+    user: str
+    remote_dir: Path
+    process: subprocess.Popen[bytes]
+
+    def kill_sessions(self) -> None:
+        """Kill every open session (the listener survives): a cut connection.
+
+        Only sshd's own session processes die; the programs they ran (the
+        remote rsync) see the connection drop, as after a network failure.
+        """
+        for pid, command in _descendants(self.process.pid):
+            if command.startswith("sshd"):
+                os.kill(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Stop the server and its sessions."""
+        self.kill_sessions()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def _descendants(pid: int) -> list[tuple[int, str]]:
+    """Return (pid, command name) of a process's descendants, from /proc."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": the name may hold spaces and parentheses.
+        command = stat[stat.index("(") + 1 : stat.rindex(")")]
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append((int(entry.name), command))
+    found: list[tuple[int, str]] = []
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child[0])
+    return found
+
+
+def start_sshd(directory: Path, *, sftp: bool = True) -> SshServer:
+    """Start sshd in ``directory``; the test user may log in with the user key."""
+    if not Path(SSHD).exists():
+        pytest.skip("OpenSSH server (sshd) is not installed")
+    directory.mkdir(parents=True, exist_ok=True)
+    host_key = keygen(directory / "host_key")
+    client_key = directory / "client_key"
+    authorized = keygen(client_key)
+    (directory / "authorized_keys").write_text(authorized + "\n")
+    remote_dir = directory / "nas"
+    remote_dir.mkdir()
+    port = free_port()
+    config = directory / "sshd_config"
+    lines = [
+        f"Port {port}",
+        "ListenAddress 127.0.0.1",
+        f"HostKey {directory / 'host_key'}",
+        f"AuthorizedKeysFile {directory / 'authorized_keys'}",
+        f"PidFile {directory / 'sshd.pid'}",
+        "StrictModes no",
+        "UsePAM no",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin prohibit-password",
+        "MaxStartups 50",
+    ]
+    if sftp:
+        lines.append("Subsystem sftp internal-sftp")
+    config.write_text("\n".join(lines) + "\n")
+    # sshd insists on its privilege separation directory.
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=(directory / "sshd.log").open("wb"),
+    )
+    _wait_for_port(port, process)
+    return SshServer(port, host_key, client_key, getpass.getuser(), remote_dir, process)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            msg = f"sshd exited with {process.returncode}"
+            raise RuntimeError(msg)
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    msg = "sshd did not start listening"
+    raise RuntimeError(msg)
+
+
+@pytest.fixture(name="sshd")
+def sshd_fixture(tmp_path: Path, socket_enabled: None) -> Iterator[SshServer]:
+    """A real sshd with SFTP."""
+    server = start_sshd(tmp_path / "sshd")
+    yield server
+    server.stop()

@@ -1,0 +1,704 @@
+"""The inbox flush: real rsync and SFTP through a real sshd on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import os
+from pathlib import Path
+import shutil
+import time
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.balupi.const import (
+    CONF_HOST_KEY,
+    CONF_INBOX_PATH,
+    CONF_KEY_PATH,
+    CONF_REMOTE_PATH,
+    CONF_SSH_HOST,
+    CONF_SSH_PORT,
+    CONF_SSH_USER,
+    DOMAIN,
+    EVENT_INBOX_FLUSHED,
+    ISSUE_INBOX_AUTH,
+    ISSUE_INBOX_HOST_KEY,
+    ISSUE_INBOX_KEY,
+    ISSUE_INBOX_NO_TRANSPORT,
+    SERVICE_FLUSH_INBOX,
+)
+from custom_components.balupi.inbox import InboxCoordinator
+from custom_components.balupi.nas_state import NasState, Reason
+from custom_components.balupi.transfer import (
+    PARTIAL_DIR,
+    SFTP_TEMP_SUFFIX,
+    reported_files,
+    rsync_command,
+    scan_inbox,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+
+from .conftest import SECRET
+from .nas_signer import COMING_ONLINE, signed_call
+from .sshd import SSH_KEYGEN, SshServer, keygen, sshd_fixture, start_sshd
+
+__all__ = ["sshd_fixture"]
+
+RSYNC = shutil.which("rsync")
+OLD = time.time() - 3600
+
+# Names that break naive shells, option parsers and line-based output.
+ODD_NAMES = [
+    "plain.txt",
+    "with space.txt",
+    "ünïcödé ✓ 日本.txt",
+    "new\nline.txt",
+    "-leading-dash.txt",
+    "--rsync-option=x",
+    "nested/deeper/file.bin",
+    "nested/another file",
+]
+
+
+def write(root: Path, relpath: str, data: bytes, *, mtime: float = OLD) -> None:
+    """Write a file that has settled (old mtime) unless told otherwise."""
+    path = root / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (mtime, mtime))
+
+
+def content(relpath: str) -> bytes:
+    """Return distinct content per file, so a mix-up shows."""
+    return f"content of {relpath!r}\n".encode() * (len(relpath) + 1)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Return every regular file under root (not following symlinks)."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }
+
+
+def inbox_options(inbox: Path, server: SshServer, **overrides: Any) -> dict[str, Any]:
+    """Return the inbox options for the test sshd."""
+    return {
+        CONF_INBOX_PATH: str(inbox),
+        CONF_SSH_HOST: "127.0.0.1",
+        CONF_SSH_PORT: server.port,
+        CONF_SSH_USER: server.user,
+        CONF_REMOTE_PATH: str(server.remote_dir),
+        CONF_KEY_PATH: str(server.client_key),
+        CONF_HOST_KEY: server.host_key,
+    } | overrides
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """The Pi's inbox folder."""
+    path = tmp_path / "inbox"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def no_rsync(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Look like Home Assistant OS: no rsync on PATH (ssh is not needed then)."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+type Setup = Callable[..., Any]
+
+
+async def setup_with_options(
+    hass: HomeAssistant, entry: MockConfigEntry, options: dict[str, Any]
+) -> None:
+    """Set up the entry with these options."""
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, options=options)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.fixture
+def setup_inbox(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    inbox: Path,
+    sshd: SshServer,
+) -> Setup:
+    """Set up the entry with the inbox pointing at the test sshd."""
+
+    async def setup(**overrides: Any) -> InboxCoordinator:
+        await setup_with_options(
+            hass, config_entry, inbox_options(inbox, sshd, **overrides)
+        )
+        coordinator = config_entry.runtime_data.inbox
+        assert coordinator is not None
+        assert config_entry.runtime_data.coordinator.lifecycle.state is NasState.ONLINE
+        return coordinator
+
+    return setup
+
+
+async def flush(hass: HomeAssistant) -> dict[str, Any]:
+    """Call balupi.flush_inbox and return its response."""
+    response = await hass.services.async_call(
+        DOMAIN, SERVICE_FLUSH_INBOX, {}, blocking=True, return_response=True
+    )
+    assert isinstance(response, dict)
+    return response
+
+
+def issue(hass: HomeAssistant, key: str) -> ir.IssueEntry | None:
+    """Return one of the entry's repair issues."""
+    return ir.async_get(hass).async_get_issue(
+        DOMAIN, f"{key}_01JBALUPI0000000000000000"
+    )
+
+
+# --- the folder scan and rsync without Home Assistant ------------------------
+
+
+def test_scan_skips_symlinks_and_settling_files(tmp_path: Path) -> None:
+    root = tmp_path / "inbox"
+    outside = tmp_path / "outside"
+    write(outside, "secret.txt", b"not for the NAS")
+    write(root, "a/old.txt", b"12345")
+    write(root, "young.txt", b"123", mtime=time.time())
+    (root / "link-to-dir").symlink_to(outside)
+    (root / "link-to-file").symlink_to(outside / "secret.txt")
+    os.mkfifo(root / "fifo")
+
+    scan = scan_inbox(root, time.time(), settle=10)
+
+    assert [file.relpath for file in scan.ready] == ["a/old.txt"]
+    assert (scan.files, scan.size) == (2, 8)
+    assert scan.oldest_mtime == pytest.approx(OLD)
+
+
+def test_out_format_names_regular_files_only() -> None:
+    output = b"\n".join(
+        [
+            b"cd+++++++++ 4096 nested/",
+            b"<f+++++++++ 10 nested/a b",
+            b">f+++++++++ 5 new\\#012line",
+            b"cL+++++++++ 0 link -> x",
+            b".f          7 unchanged",
+            b"<f+++++++++ 3 \\#303\\#274 two  spaces",
+        ]
+    )
+    assert reported_files(output) == {
+        "nested/a b",
+        "new\nline",
+        "unchanged",
+        "ü two  spaces",
+    }
+
+
+@pytest.mark.skipif(RSYNC is None, reason="rsync is not installed")
+async def test_rsync_into_a_local_target(tmp_path: Path) -> None:
+    from custom_components.balupi.transfer import async_rsync  # noqa: PLC0415
+
+    root, target = tmp_path / "inbox", tmp_path / "target"
+    for name in ODD_NAMES:
+        write(root, name, content(name))
+    files = scan_inbox(root, time.time(), settle=10).ready
+    assert RSYNC is not None
+
+    code, moved, stderr = await async_rsync(
+        rsync_command(RSYNC, root, f"{target}/", None), root, files
+    )
+
+    assert code == 0, stderr
+    assert tree(target) == {name: content(name) for name in ODD_NAMES}
+    assert tree(root) == {}
+    assert moved.files == len(ODD_NAMES)
+    assert moved.bytes == sum(len(content(name)) for name in ODD_NAMES)
+
+
+# --- flushing through sshd ----------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", ["rsync", "sftp"])
+async def test_flush_moves_every_file_exactly(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    tmp_path: Path,
+    sshd: SshServer,
+    transport: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    if transport == "sftp":
+        request.getfixturevalue("no_rsync")
+    elif RSYNC is None:
+        pytest.skip("rsync is not installed")
+    outside = tmp_path / "outside"
+    write(outside, "secret.txt", b"must not leave the Pi")
+    await setup_inbox()
+    for name in ODD_NAMES:
+        write(inbox, name, content(name))
+    (inbox / "link").symlink_to(outside)
+    write(inbox, "being-written.part", b"half", mtime=time.time())
+    (inbox / "empty-by-user").mkdir()
+    flushed = async_capture_events(hass, EVENT_INBOX_FLUSHED)
+
+    response = await flush(hass)
+
+    expected = {name: content(name) for name in ODD_NAMES}
+    assert tree(sshd.remote_dir) == expected
+    assert response["files"] == len(ODD_NAMES)
+    assert response["bytes"] == sum(map(len, expected.values()))
+    assert response["transport"] == transport
+    # Left behind: the file still being written, the symlink, and a folder
+    # that was empty before (only emptied folders are removed).
+    assert tree(inbox) == {"being-written.part": b"half"}
+    assert sorted(path.name for path in inbox.iterdir()) == [
+        "being-written.part",
+        "empty-by-user",
+        "link",
+    ]
+    assert (outside / "secret.txt").exists()
+    assert len(flushed) == 1
+    assert flushed[0].data["files"] == len(ODD_NAMES)
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.baluhost_inbox_files").state == "1"
+    assert hass.states.get("binary_sensor.baluhost_inbox_flush_running").state == "off"
+    last = hass.states.get("sensor.baluhost_last_inbox_flush")
+    assert last.attributes["files"] == len(ODD_NAMES)
+    assert last.attributes["transport"] == transport
+    assert last.attributes["error"] is None
+
+
+@pytest.mark.parametrize("transport", ["rsync", "sftp"])
+async def test_host_key_mismatch_refuses_and_moves_nothing(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    tmp_path: Path,
+    sshd: SshServer,
+    transport: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    if transport == "sftp":
+        request.getfixturevalue("no_rsync")
+    elif RSYNC is None:
+        pytest.skip("rsync is not installed")
+    impostor = keygen(tmp_path / "impostor")
+    await setup_inbox(**{CONF_HOST_KEY: impostor})
+    write(inbox, "a.txt", b"a")
+
+    with pytest.raises(HomeAssistantError, match="not the pinned one"):
+        await flush(hass)
+
+    assert tree(inbox) == {"a.txt": b"a"}
+    assert tree(sshd.remote_dir) == {}
+    assert issue(hass, ISSUE_INBOX_HOST_KEY) is not None
+    last = hass.states.get("sensor.baluhost_last_inbox_flush")
+    assert last.attributes["error"] == "host_key_mismatch"
+
+
+@pytest.mark.parametrize("transport", ["rsync", "sftp"])
+async def test_wrong_user_key_raises_auth_issue(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    tmp_path: Path,
+    sshd: SshServer,
+    transport: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    if transport == "sftp":
+        request.getfixturevalue("no_rsync")
+    elif RSYNC is None:
+        pytest.skip("rsync is not installed")
+    stranger = tmp_path / "stranger"
+    keygen(stranger)
+    await setup_inbox(**{CONF_KEY_PATH: str(stranger)})
+    write(inbox, "a.txt", b"a")
+
+    with pytest.raises(HomeAssistantError, match="refused the SSH key"):
+        await flush(hass)
+
+    assert tree(inbox) == {"a.txt": b"a"}
+    assert issue(hass, ISSUE_INBOX_AUTH) is not None
+    assert issue(hass, ISSUE_INBOX_HOST_KEY) is None
+
+    # Fixed on the NAS side: the next flush clears the issue.
+    authorized = sshd.client_key.parent / "authorized_keys"
+    with authorized.open("a") as file:
+        file.write(stranger.with_suffix(".pub").read_text())
+    assert (await flush(hass))["files"] == 1
+    assert issue(hass, ISSUE_INBOX_AUTH) is None
+
+
+async def test_missing_key_file(
+    hass: HomeAssistant, setup_inbox: Setup, inbox: Path, tmp_path: Path
+) -> None:
+    await setup_inbox(**{CONF_KEY_PATH: str(tmp_path / "nope")})
+    write(inbox, "a.txt", b"a")
+
+    with pytest.raises(HomeAssistantError, match="cannot be used"):
+        await flush(hass)
+
+    assert tree(inbox) == {"a.txt": b"a"}
+    found = issue(hass, ISSUE_INBOX_KEY)
+    assert found is not None
+    assert found.translation_placeholders["key_path"] == str(tmp_path / "nope")
+
+
+async def test_no_rsync_and_no_sftp(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    inbox: Path,
+    tmp_path: Path,
+    no_rsync: None,
+    socket_enabled: None,
+) -> None:
+    server = start_sshd(tmp_path / "no-sftp", sftp=False)
+    try:
+        await setup_with_options(hass, config_entry, inbox_options(inbox, server))
+        write(inbox, "a.txt", b"a")
+
+        with pytest.raises(HomeAssistantError, match="Neither rsync nor SFTP"):
+            await flush(hass)
+    finally:
+        server.stop()
+    assert tree(inbox) == {"a.txt": b"a"}
+    assert issue(hass, ISSUE_INBOX_NO_TRANSPORT) is not None
+
+
+async def test_flush_refused_while_nas_offline(
+    hass: HomeAssistant, setup_inbox: Setup, config_entry: MockConfigEntry
+) -> None:
+    await setup_inbox()
+    await config_entry.runtime_data.coordinator.async_transition(
+        NasState.OFFLINE, Reason.HANDSHAKE
+    )
+    with pytest.raises(ServiceValidationError, match="only while the NAS is online"):
+        await flush(hass)
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(
+            "button",
+            "press",
+            {"entity_id": "button.baluhost_flush_inbox"},
+            blocking=True,
+        )
+
+
+async def test_three_triggers_at_once_make_one_run(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    sshd: SshServer,
+) -> None:
+    if RSYNC is None:
+        pytest.skip("rsync is not installed")
+    coordinator = await setup_inbox()
+    for index in range(200):
+        write(inbox, f"f{index:03}.txt", content(str(index)))
+    flushed = async_capture_events(hass, EVENT_INBOX_FLUSHED)
+
+    results = await asyncio.gather(
+        flush(hass),
+        hass.services.async_call(
+            "button",
+            "press",
+            {"entity_id": "button.baluhost_flush_inbox"},
+            blocking=True,
+        ),
+        coordinator.async_flush(),
+    )
+    await hass.async_block_till_done()
+
+    assert results[0]["files"] == 200
+    assert results[2].files == 200
+    assert len(flushed) == 1
+    assert len(tree(sshd.remote_dir)) == 200
+
+
+async def test_heartbeat_online_flushes_waiting_files(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    config_entry: MockConfigEntry,
+    inbox: Path,
+    sshd: SshServer,
+) -> None:
+    coordinator = await setup_inbox()
+    nas = config_entry.runtime_data.coordinator
+    await nas.async_transition(NasState.OFFLINE, Reason.HANDSHAKE)
+    write(inbox, "waiting.txt", b"w")
+    await coordinator.async_refresh()
+    assert tree(sshd.remote_dir) == {}
+
+    await nas.async_transition(NasState.ONLINE, Reason.HEARTBEAT)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert tree(sshd.remote_dir) == {"waiting.txt": b"w"}
+    assert tree(inbox) == {}
+
+
+async def test_unload_cancels_a_running_flush(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    config_entry: MockConfigEntry,
+    inbox: Path,
+    sshd: SshServer,
+) -> None:
+    """Unloading mid-transfer loses nothing; the next flush finishes the job."""
+    if RSYNC is None:
+        pytest.skip("rsync is not installed")
+    coordinator = await setup_inbox()
+    expected = _fill_for_interruption(inbox)
+    task = coordinator.async_start_flush()
+    await _until_something_arrives(sshd.remote_dir)
+
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+
+    assert task.cancelled()
+    _assert_nothing_lost(inbox, sshd.remote_dir, expected)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await flush(hass)
+    _assert_all_arrived(inbox, sshd.remote_dir, expected)
+
+
+@pytest.mark.parametrize("transport", ["rsync", "sftp"])
+async def test_connection_cut_midway_loses_nothing(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    sshd: SshServer,
+    transport: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    if transport == "sftp":
+        request.getfixturevalue("no_rsync")
+    elif RSYNC is None:
+        pytest.skip("rsync is not installed")
+    coordinator = await setup_inbox()
+    expected = _fill_for_interruption(inbox)
+    task = coordinator.async_start_flush()
+    await _until_something_arrives(sshd.remote_dir)
+
+    sshd.kill_sessions()
+    record = await task
+
+    assert record.error is not None
+    _assert_nothing_lost(inbox, sshd.remote_dir, expected)
+    # What the record counts is exactly what left the inbox.
+    assert record.files == len(expected) - len(tree(inbox))
+    await flush(hass)
+    _assert_all_arrived(inbox, sshd.remote_dir, expected)
+
+
+def _fill_for_interruption(inbox: Path) -> dict[str, bytes]:
+    """Many small files around one big one, so a cut lands mid-transfer."""
+    expected = {f"small/{index:04}.txt": content(str(index)) for index in range(400)}
+    expected["big.bin"] = os.urandom(64 * 1024 * 1024)
+    for name, data in expected.items():
+        write(inbox, name, data)
+    return expected
+
+
+async def _until_something_arrives(remote: Path) -> None:
+    """Wait (in real time) until the first bytes reach the NAS."""
+    deadline = time.monotonic() + 30
+    while not any(path.is_file() for path in remote.rglob("*")):
+        assert time.monotonic() < deadline, "nothing arrived"
+        await asyncio.sleep(0.005)
+
+
+def _is_temporary(relpath: str) -> bool:
+    """rsync's and SFTP's in-flight names, never a user's file."""
+    name = relpath.rsplit("/", 1)[-1]
+    return (
+        PARTIAL_DIR in relpath.split("/")
+        or name.endswith(SFTP_TEMP_SUFFIX)
+        or (name.startswith(".") and len(name.rsplit(".", 1)[-1]) == 6)
+    )
+
+
+def _assert_nothing_lost(inbox: Path, remote: Path, expected: dict[str, bytes]) -> None:
+    """Each file is whole in the inbox or whole on the NAS; none half-written."""
+    local = tree(inbox)
+    arrived = {
+        name: data for name, data in tree(remote).items() if not _is_temporary(name)
+    }
+    for name, data in arrived.items():
+        assert data == expected[name], f"{name} is not complete on the NAS"
+    for name, data in local.items():
+        assert data == expected[name], f"{name} changed in the inbox"
+    assert set(local) | set(arrived) == set(expected)
+    assert local, "the cut came too late to test anything"
+
+
+def _assert_all_arrived(inbox: Path, remote: Path, expected: dict[str, bytes]) -> None:
+    assert tree(remote) == expected
+    assert tree(inbox) == {}
+    assert not (remote / PARTIAL_DIR).exists()
+
+
+# --- options flow -------------------------------------------------------------
+
+
+async def _open_inbox_options(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> dict[str, Any]:
+    if hass.config_entries.async_get_entry(entry.entry_id) is None:
+        entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "inbox"}
+    )
+    assert result["step_id"] == "inbox"
+    return dict(result)
+
+
+def _form(inbox: Path, server: SshServer, **overrides: Any) -> dict[str, Any]:
+    options = inbox_options(inbox, server, **overrides)
+    del options[CONF_HOST_KEY]
+    return options
+
+
+async def test_options_pin_the_offered_host_key(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    inbox: Path,
+    tmp_path: Path,
+    sshd: SshServer,
+) -> None:
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    result = await _open_inbox_options(hass, config_entry)
+    configure = hass.config_entries.options.async_configure
+
+    result = await configure(
+        result["flow_id"],
+        _form(inbox, sshd, **{CONF_INBOX_PATH: "/etc", CONF_SSH_USER: ""}),
+    )
+    assert result["errors"] == {
+        CONF_INBOX_PATH: "inbox_not_allowed",
+        CONF_SSH_USER: "required_for_inbox",
+    }
+    # The form keeps what the user typed.
+    assert result["data_schema"]({**_form(inbox, sshd), CONF_INBOX_PATH: "/etc"})
+    result = await configure(
+        result["flow_id"],
+        _form(
+            inbox,
+            sshd,
+            **{
+                CONF_INBOX_PATH: str(tmp_path / "missing"),
+                CONF_KEY_PATH: str(tmp_path / "no-key"),
+            },
+        ),
+    )
+    assert result["errors"] == {
+        CONF_INBOX_PATH: "inbox_not_found",
+        CONF_KEY_PATH: "key_unusable",
+    }
+    closed = start_sshd(tmp_path / "closed")
+    closed.stop()
+    result = await configure(
+        result["flow_id"], _form(inbox, sshd, **{CONF_SSH_PORT: closed.port})
+    )
+    assert result["errors"] == {"base": "ssh_unreachable"}
+
+    result = await configure(result["flow_id"], _form(inbox, sshd))
+    assert result["step_id"] == "inbox_host_key"
+    fingerprint = result["description_placeholders"]["fingerprint"]
+    pub = sshd.client_key.parent / "host_key.pub"
+    keygen_out = await asyncio.create_subprocess_exec(
+        SSH_KEYGEN, "-lf", str(pub), stdout=asyncio.subprocess.PIPE
+    )
+    stdout, _ = await keygen_out.communicate()
+    # The same fingerprint `ssh-keygen -lf` prints on the NAS.
+    assert stdout.decode().split()[1] == fingerprint
+
+    result = await configure(result["flow_id"], {})
+    assert result["type"] == "create_entry"
+    assert config_entry.options == inbox_options(inbox, sshd)
+    await hass.async_block_till_done()
+    assert config_entry.runtime_data.inbox is not None
+
+
+async def test_options_confirm_fails_on_refused_key(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    inbox: Path,
+    tmp_path: Path,
+    sshd: SshServer,
+) -> None:
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    stranger = tmp_path / "stranger"
+    keygen(stranger)
+    result = await _open_inbox_options(hass, config_entry)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _form(inbox, sshd, **{CONF_KEY_PATH: str(stranger)})
+    )
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert result["errors"] == {"base": "ssh_auth_failed"}
+    assert config_entry.options == {}
+
+
+async def test_options_empty_folder_turns_the_inbox_off(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    inbox: Path,
+    sshd: SshServer,
+) -> None:
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry, options=inbox_options(inbox, sshd) | {"scan_interval": 7}
+    )
+    result = await _open_inbox_options(hass, config_entry)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SSH_PORT: 22}
+    )
+    assert result["type"] == "create_entry"
+    assert config_entry.options == {"scan_interval": 7}
+    await hass.async_block_till_done()
+    assert config_entry.runtime_data.inbox is None
+    # Its entities go with it, rather than stay behind unavailable.
+    assert hass.states.get("sensor.baluhost_inbox_files") is None
+    assert hass.states.get("button.baluhost_flush_inbox") is None
+
+
+async def test_coming_online_handshake_flushes_after_replying(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    setup_inbox: Setup,
+    config_entry: MockConfigEntry,
+    inbox: Path,
+    sshd: SshServer,
+) -> None:
+    await setup_inbox()
+    await config_entry.runtime_data.coordinator.async_transition(
+        NasState.OFFLINE, Reason.HANDSHAKE
+    )
+    write(inbox, "a.txt", b"a")
+    client = await hass_client_no_auth()
+    headers, body = signed_call(SECRET, COMING_ONLINE)
+
+    response = await client.post(COMING_ONLINE, headers=headers, data=body)
+
+    assert response.status == 200
+    reply = await response.json()
+    assert reply["background"][-1] == "inbox"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert tree(sshd.remote_dir) == {"a.txt": b"a"}
