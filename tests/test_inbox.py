@@ -15,6 +15,9 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
 )
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.balupi.const import (
@@ -702,3 +705,34 @@ async def test_coming_online_handshake_flushes_after_replying(
     assert reply["background"][-1] == "inbox"
     await hass.async_block_till_done(wait_background_tasks=True)
     assert tree(sshd.remote_dir) == {"a.txt": b"a"}
+
+
+async def test_nas_ssh_down_keeps_files_and_raises_no_repair(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    sshd: SshServer,
+    hass_client: ClientSessionGenerator,
+    config_entry: MockConfigEntry,
+) -> None:
+    if RSYNC is None:
+        pytest.skip("rsync is not installed")
+    await setup_inbox()
+    write(inbox, "a.txt", b"a")
+    sshd.stop()
+
+    with pytest.raises(HomeAssistantError, match="did not answer over SSH"):
+        await flush(hass)
+
+    assert tree(inbox) == {"a.txt": b"a"}
+    # A NAS that is down is not something to repair.
+    assert not [
+        found
+        for found in ir.async_get(hass).issues.values()
+        if found.domain == DOMAIN
+    ]
+    diagnostics = await get_diagnostics_for_config_entry(
+        hass, hass_client, config_entry
+    )
+    assert diagnostics["inbox"]["files"] == 1
+    assert diagnostics["inbox"]["last_flush"]["error"] == "unreachable"

@@ -45,6 +45,22 @@ async def async_get_config_entry_diagnostics(
         ],
         "dns": _dns(entry),
         "snapshot": _snapshot(entry),
+        "inbox": _inbox(entry),
+    }
+
+
+def _inbox(entry: BalupiConfigEntry) -> dict[str, Any] | None:
+    """Return what waits in the inbox and how the last flush went."""
+    if (inbox := entry.runtime_data.inbox) is None:
+        return None
+    scan = inbox.data if inbox.last_update_success else None
+    last = inbox.last_flush
+    return {
+        "files": scan.files if scan else None,
+        "size": scan.size if scan else None,
+        "ready": len(scan.ready) if scan else None,
+        "flushing": inbox.flushing,
+        "last_flush": last.as_dict() if last else None,
     }
 
 
