@@ -140,7 +140,7 @@ def main() -> None:
             total = args.small + 1
             times: dict[str, list[float]] = {"balupi": [], "plain rsync": []}
             for _ in range(args.rounds):
-                for name in times:
+                for name, results in times.items():
                     fill(inbox, args.small, big)
                     reset(server)
                     started = time.perf_counter()
@@ -149,7 +149,7 @@ def main() -> None:
                         assert moved == total, f"balupi moved {moved} of {total}"
                     else:
                         plain(inbox, target, rsync, known_hosts)
-                    times[name].append(time.perf_counter() - started)
+                    results.append(time.perf_counter() - started)
                     left = [p for p in inbox.rglob("*") if p.is_file()]
                     assert not left, f"{name} left {len(left)} files"
         finally:

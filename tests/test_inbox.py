@@ -727,9 +727,7 @@ async def test_nas_ssh_down_keeps_files_and_raises_no_repair(
     assert tree(inbox) == {"a.txt": b"a"}
     # A NAS that is down is not something to repair.
     assert not [
-        found
-        for found in ir.async_get(hass).issues.values()
-        if found.domain == DOMAIN
+        found for found in ir.async_get(hass).issues.values() if found.domain == DOMAIN
     ]
     diagnostics = await get_diagnostics_for_config_entry(
         hass, hass_client, config_entry
