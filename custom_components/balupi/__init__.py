@@ -15,6 +15,7 @@ from .const import (
     CONF_PLUG_INTERVAL,
     CONF_ROLE,
     DEFAULT_PLUG_INTERVAL,
+    DEFAULT_PRICE,
     DOMAIN,
     ROLE_NAS,
     SUBENTRY_PLUG,
@@ -36,9 +37,11 @@ from .inbox import (
     inbox_settings,
     inbox_store,
 )
+from .insight_coordinator import InsightsCoordinator, insights_store
 from .pihole import PiholeClient
 from .plugs import PlugCoordinator, energy_value
 from .services import async_setup_services
+from .tariff import tariff_from_options
 from .views import async_register_views
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -62,7 +65,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
     snapshots = SnapshotCoordinator(hass, entry)
     await snapshots.async_load()
     await coordinator.async_config_entry_first_refresh()
-    entry.runtime_data = BalupiData(coordinator, snapshots)
+    insights = InsightsCoordinator(
+        hass, entry, tariff_from_options(entry.options, DEFAULT_PRICE)
+    )
+    await insights.async_load()
+    entry.runtime_data = BalupiData(coordinator, snapshots, insights)
+    entry.async_on_unload(
+        coordinator.async_add_transition_listener(insights.async_on_nas_transition)
+    )
     if (pihole := pihole_subentry(entry)) is not None:
         client = PiholeClient(
             async_get_clientsession(hass, verify_ssl=pihole.data[CONF_VERIFY_SSL]),
@@ -91,6 +101,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
     else:
         async_remove_inbox_entities(hass, entry)
     await _async_setup_plugs(hass, entry)
+    for subentry_id, plug in entry.runtime_data.plugs.items():
+        entry.async_on_unload(
+            plug.async_add_listener(
+                partial(insights.async_on_plug_update, subentry_id, plug)
+            )
+        )
+    await insights.async_refresh()
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
@@ -140,5 +157,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> b
 
 async def async_remove_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
     """Delete what was persisted for a removed entry."""
-    for store in (lifecycle_store, snapshot_store, dns_store, inbox_store):
+    for store in (
+        lifecycle_store,
+        snapshot_store,
+        dns_store,
+        inbox_store,
+        insights_store,
+    ):
         await store(hass, entry.entry_id).async_remove()

@@ -56,6 +56,7 @@ from homeassistant.helpers.selector import (
 )
 
 from .const import (
+    CONF_BASELINE_WATTS,
     CONF_BOOT_TIMEOUT,
     CONF_CONNECTION,
     CONF_FAILURE_THRESHOLD,
@@ -67,6 +68,8 @@ from .const import (
     CONF_KEY_PATH,
     CONF_OFFLINE_INTERVAL,
     CONF_PI_IP,
+    CONF_PI_POWER_ENTITY,
+    CONF_PI_WATTS,
     CONF_PLUG_INTERVAL,
     CONF_POWER_OFF,
     CONF_POWER_RUNNING,
@@ -444,6 +447,14 @@ class BalupiOptionsFlow(OptionsFlow):
             CONF_POWER_OFF: (DEFAULT_POWER_OFF, _watts()),
             CONF_POWER_STANDBY: (DEFAULT_POWER_STANDBY, _watts()),
             CONF_POWER_RUNNING: (DEFAULT_POWER_RUNNING, _watts()),
+            CONF_BASELINE_WATTS: (None, _watts()),
+            CONF_PI_POWER_ENTITY: (
+                None,
+                EntitySelector(
+                    EntitySelectorConfig(domain="sensor", device_class="power")
+                ),
+            ),
+            CONF_PI_WATTS: (None, _watts()),
         }
         return self._form("energy", fields, errors)
 
@@ -596,6 +607,9 @@ ENERGY_KEYS = (
     CONF_POWER_OFF,
     CONF_POWER_STANDBY,
     CONF_POWER_RUNNING,
+    CONF_BASELINE_WATTS,
+    CONF_PI_POWER_ENTITY,
+    CONF_PI_WATTS,
 )
 
 

@@ -108,3 +108,14 @@ ISSUE_INBOX_HOST_KEY: Final = "inbox_host_key_mismatch"
 ISSUE_INBOX_AUTH: Final = "inbox_auth_failed"
 ISSUE_INBOX_KEY: Final = "inbox_key_unusable"
 ISSUE_INBOX_NO_TRANSPORT: Final = "inbox_no_transport"
+
+# Energy insights (options of the energy step).
+CONF_BASELINE_WATTS: Final = "baseline_watts"
+CONF_PI_POWER_ENTITY: Final = "pi_power_entity"
+CONF_PI_WATTS: Final = "pi_watts"
+INSIGHTS_INTERVAL: Final = 60
+INSIGHTS_SAVE_DELAY: Final = 60
+
+SERVICE_ENERGY_REPORT: Final = "energy_report"
+ATTR_YEAR: Final = "year"
+ATTR_MONTH: Final = "month"

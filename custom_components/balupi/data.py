@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .coordinator import NasCoordinator, SnapshotCoordinator
     from .dns import DnsCoordinator
     from .inbox import InboxCoordinator
+    from .insight_coordinator import InsightsCoordinator
     from .plugs import PlugCoordinator
 
 
@@ -31,6 +32,7 @@ class BalupiData:
 
     coordinator: NasCoordinator
     snapshots: SnapshotCoordinator
+    insights: InsightsCoordinator
     dns: DnsCoordinator | None = None
     inbox: InboxCoordinator | None = None
     # Plug coordinators by subentry id.

@@ -21,6 +21,7 @@ from .coordinator import NasCoordinator, SnapshotCoordinator
 from .data import BalupiConfigEntry
 from .dns import DnsCoordinator
 from .inbox import InboxCoordinator
+from .insight_coordinator import InsightsCoordinator
 from .plugs import PlugCoordinator
 
 
@@ -82,6 +83,16 @@ class BalupiInboxEntity(_NasDeviceEntity[InboxCoordinator]):
 
     def __init__(
         self, coordinator: InboxCoordinator, description: EntityDescription
+    ) -> None:
+        """Attach the entity to the NAS device."""
+        super().__init__(coordinator, coordinator.config_entry, description)
+
+
+class BalupiInsightEntity(_NasDeviceEntity[InsightsCoordinator]):
+    """An energy insight, shown on the NAS device."""
+
+    def __init__(
+        self, coordinator: InsightsCoordinator, description: EntityDescription
     ) -> None:
         """Attach the entity to the NAS device."""
         super().__init__(coordinator, coordinator.config_entry, description)

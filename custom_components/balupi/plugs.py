@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 import logging
 from typing import Any, override
 
@@ -32,12 +33,14 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 
 from .const import (
     CONF_CONNECTION,
+    CONF_PRICE_ENTITY,
     CONF_TPLINK_PASSWORD,
     CONF_TPLINK_USERNAME,
     DOMAIN,
     PLUG_TIMEOUT,
 )
 from .data import BalupiConfigEntry
+from .tariff import Tariff
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -281,3 +284,16 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
         if self.device is not None:
             device, self.device = self.device, None
             await device.disconnect()
+
+
+def current_price(
+    hass: HomeAssistant, options: Mapping[str, Any], tariff: Tariff, moment: datetime
+) -> float:
+    """Return the price per kWh: the price entity if set and valid, else the tariff."""
+    entity_id = options.get(CONF_PRICE_ENTITY)
+    if entity_id and (state := hass.states.get(entity_id)) is not None:
+        try:
+            return float(state.state)
+        except ValueError:
+            pass
+    return tariff.price_at(moment)

@@ -37,20 +37,22 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_PRICE_ENTITY, CONF_ROLE, DEFAULT_PRICE, DOMAIN, ROLE_NAS
+from .const import CONF_ROLE, DEFAULT_PRICE, DOMAIN, ROLE_GENERIC, ROLE_NAS
 from .coordinator import NasStatus, SnapshotCoordinator
 from .data import BalupiConfigEntry
 from .dns import DnsShown, DnsStatus
 from .entity import (
     BalupiDnsEntity,
     BalupiInboxEntity,
+    BalupiInsightEntity,
     BalupiNasEntity,
     BalupiPlugEntity,
     BalupiSnapshotEntity,
 )
 from .inbox import InboxCoordinator
+from .insight_coordinator import Insights
 from .nas_state import NasState
-from .plugs import PlugCoordinator, energy_value
+from .plugs import PlugCoordinator, current_price, energy_value
 from .snapshot import RAID_STATES, SMART_STATES, Snapshot, raid_state, slug, smart_state
 from .tariff import CostMeter, Tariff, tariff_from_options
 
@@ -294,6 +296,98 @@ INBOX_SENSORS: tuple[InboxSensorEntityDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class InsightSensorEntityDescription(SensorEntityDescription):
+    """An energy insight and how to read it."""
+
+    value_fn: Callable[[Insights], float | None]
+    # In Home Assistant's currency.
+    monetary: bool = False
+    # Starts at zero each month (last_reset tells the statistics).
+    monthly: bool = False
+    # Needs the NAS plug (savings, baseline) or any plug (month costs).
+    needs: str | None = None
+
+
+def _money(key: str, **kwargs: Any) -> InsightSensorEntityDescription:
+    return InsightSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.MONETARY,
+        suggested_display_precision=2,
+        monetary=True,
+        **kwargs,
+    )
+
+
+INSIGHT_SENSORS: tuple[InsightSensorEntityDescription, ...] = (
+    InsightSensorEntityDescription(
+        key="awake_today",
+        translation_key="awake_today",
+        device_class=SensorDeviceClass.DURATION,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        suggested_unit_of_measurement=UnitOfTime.HOURS,
+        suggested_display_precision=2,
+        value_fn=lambda data: round(data.awake_today),
+    ),
+    InsightSensorEntityDescription(
+        key="awake_share",
+        translation_key="awake_share",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda data: data.awake_share,
+    ),
+    InsightSensorEntityDescription(
+        key="always_on_baseline",
+        translation_key="always_on_baseline",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        suggested_display_precision=1,
+        needs=ROLE_NAS,
+        value_fn=lambda data: data.baseline,
+    ),
+    InsightSensorEntityDescription(
+        key="energy_saved",
+        translation_key="energy_saved",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=3,
+        needs=ROLE_NAS,
+        value_fn=lambda data: data.saved_kwh,
+    ),
+    _money(
+        "cost_saved",
+        state_class=SensorStateClass.TOTAL,
+        needs=ROLE_NAS,
+        value_fn=lambda data: data.saved_cost,
+    ),
+    _money(
+        "nas_cost_month",
+        state_class=SensorStateClass.TOTAL,
+        monthly=True,
+        needs=ROLE_NAS,
+        value_fn=lambda data: data.nas_cost_month,
+    ),
+    _money(
+        "cost_month",
+        state_class=SensorStateClass.TOTAL,
+        monthly=True,
+        needs=ROLE_GENERIC,
+        value_fn=lambda data: data.cost_month,
+    ),
+    _money(
+        "projected_cost_month",
+        needs=ROLE_GENERIC,
+        value_fn=lambda data: data.projected_month,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: BalupiConfigEntry,
@@ -329,6 +423,18 @@ async def async_setup_entry(
         async_add_entities(
             InboxSensor(inbox, description) for description in INBOX_SENSORS
         )
+
+    roles = {
+        plug.subentry.data[CONF_ROLE] for plug in entry.runtime_data.plugs.values()
+    }
+    insights = entry.runtime_data.insights
+    async_add_entities(
+        InsightSensor(insights, description)
+        for description in INSIGHT_SENSORS
+        if description.needs is None
+        or (description.needs == ROLE_GENERIC and roles)
+        or description.needs in roles
+    )
 
     if (dns := entry.runtime_data.dns) is not None:
         async_add_entities(
@@ -545,6 +651,33 @@ class InboxSensor(BalupiInboxEntity, SensorEntity):
         }
 
 
+class InsightSensor(BalupiInsightEntity, SensorEntity):
+    """Awake time, savings and month costs."""
+
+    entity_description: InsightSensorEntityDescription
+
+    async def async_added_to_hass(self) -> None:
+        """Take the currency once Home Assistant's config is known."""
+        await super().async_added_to_hass()
+        if self.entity_description.monetary:
+            self._attr_native_unit_of_measurement = self.hass.config.currency
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the figure; unknown (not zero) while it cannot be computed."""
+        value = self.entity_description.value_fn(self.coordinator.data)
+        if value is not None and self.entity_description.monetary:
+            return round(value, 2)
+        return value
+
+    @property
+    def last_reset(self) -> datetime | None:
+        """Return the start of the month for the month's costs."""
+        if self.entity_description.monthly:
+            return self.coordinator.data.month_start
+        return None
+
+
 class PlugSensor(BalupiPlugEntity, SensorEntity):
     """One reading of a plug."""
 
@@ -620,13 +753,9 @@ class PlugCostSensor(BalupiPlugEntity, RestoreSensor):
 
     def _price(self, moment: datetime) -> float:
         """Return the price: the price entity if set and valid, else the tariff."""
-        entity_id = self.coordinator.config_entry.options.get(CONF_PRICE_ENTITY)
-        if entity_id and (state := self.hass.states.get(entity_id)) is not None:
-            try:
-                return float(state.state)
-            except ValueError:
-                pass
-        return self._tariff.price_at(moment)
+        return current_price(
+            self.hass, self.coordinator.config_entry.options, self._tariff, moment
+        )
 
     @property
     def extra_restore_state_data(self) -> CostExtraData:

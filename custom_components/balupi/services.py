@@ -16,17 +16,29 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, service
+from homeassistant.util import dt as dt_util
 
 from .const import (
+    ATTR_MONTH,
     ATTR_TARGET,
+    ATTR_YEAR,
     DOMAIN,
+    SERVICE_ENERGY_REPORT,
     SERVICE_FLUSH_INBOX,
     SERVICE_SWITCH_DNS,
     SERVICE_WAKE_NAS,
 )
 from .data import BalupiConfigEntry, DnsTarget
+from .insights import MonthRequestError, month_bounds, report_month
+from .recorder_stats import async_month_report
 
 ENTRY_SCHEMA = probatio.Schema({probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+REPORT_SCHEMA = ENTRY_SCHEMA.extend(
+    {
+        probatio.Optional(ATTR_YEAR): cv.positive_int,
+        probatio.Optional(ATTR_MONTH): cv.positive_int,
+    }
+)
 SWITCH_DNS_SCHEMA = ENTRY_SCHEMA.extend({probatio.Required(ATTR_TARGET): cv.string})
 
 
@@ -107,6 +119,29 @@ async def _async_flush_inbox(call: ServiceCall) -> ServiceResponse:
     }
 
 
+async def _async_energy_report(call: ServiceCall) -> ServiceResponse:
+    """Report a month (the current one by default) from the recorder's statistics."""
+    entry = _loaded_entry(call)
+    now = dt_util.now()
+    tz = dt_util.get_default_time_zone()
+    try:
+        year, month = report_month(
+            now, tz, call.data.get(ATTR_YEAR), call.data.get(ATTR_MONTH)
+        )
+    except MonthRequestError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=err.key,
+            translation_placeholders={
+                "year": str(call.data.get(ATTR_YEAR, now.year)),
+                "month": str(call.data.get(ATTR_MONTH, now.month)),
+            },
+        ) from None
+    start, end = month_bounds(year, month, tz)
+    report = await async_month_report(call.hass, entry, start, min(end, now))
+    return {"year": year, "month": month} | report
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions."""
@@ -122,4 +157,11 @@ def async_setup_services(hass: HomeAssistant) -> None:
         _async_flush_inbox,
         schema=ENTRY_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_ENERGY_REPORT,
+        _async_energy_report,
+        schema=REPORT_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
     )

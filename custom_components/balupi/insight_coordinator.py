@@ -1,0 +1,263 @@
+"""Energy insights in Home Assistant: awake time, baseline, savings, month costs.
+
+The arithmetic lives in insights.py; this module feeds it from the NAS
+lifecycle and the plugs, persists it, and reads the recorder's statistics for
+the projection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+import logging
+from typing import TYPE_CHECKING, Any, override
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_BASELINE_WATTS,
+    CONF_PI_POWER_ENTITY,
+    CONF_PI_WATTS,
+    CONF_ROLE,
+    DOMAIN,
+    INSIGHTS_INTERVAL,
+    INSIGHTS_SAVE_DELAY,
+    ROLE_NAS,
+    STORAGE_VERSION,
+)
+from .insights import (
+    AwakeTracker,
+    BaselineLearner,
+    PollInterval,
+    SavingsMeter,
+    baseline_watts,
+    hourly_cost_profile,
+    month_bounds,
+    project_month_cost,
+)
+from .nas_state import AWAKE_STATES, NasState, Transition
+from .plugs import PlugCoordinator, current_price, energy_value
+from .recorder_stats import async_hourly_changes, cost_statistic_ids
+from .tariff import CostMeter, Tariff
+
+if TYPE_CHECKING:
+    from .data import BalupiConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+# The projection's hourly profile comes from a week of statistics.
+PROFILE_DAYS = 7
+PROFILE_REFRESH = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Insights:
+    """What the insight sensors show."""
+
+    awake_today: float
+    awake_share: float | None
+    baseline: float | None
+    saved_kwh: float | None
+    saved_cost: float | None
+    nas_cost_month: float | None
+    cost_month: float
+    projected_month: float | None
+    month_start: datetime
+
+
+def insights_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    """Return the store that keeps an entry's insights across restarts."""
+    return Store(
+        hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.insights", atomic_writes=True
+    )
+
+
+class InsightsCoordinator(DataUpdateCoordinator[Insights]):
+    """Account awake time, savings and month costs; recompute every minute."""
+
+    config_entry: BalupiConfigEntry
+
+    def __init__(
+        self, hass: HomeAssistant, entry: BalupiConfigEntry, tariff: Tariff
+    ) -> None:
+        """Start empty; call async_load before the first refresh."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} insights",
+            update_interval=timedelta(seconds=INSIGHTS_INTERVAL),
+        )
+        self.tariff = tariff
+        self._tz = dt_util.get_default_time_zone()
+        self._store = insights_store(hass, entry.entry_id)
+        self.awake = AwakeTracker(self._tz)
+        self.baseline = BaselineLearner()
+        self.savings = SavingsMeter()
+        # Per plug (subentry id): cost since the start of the month.
+        self.month_costs: dict[str, CostMeter] = {}
+        self.month_start = month_bounds(*_year_month(dt_util.now()), self._tz)[0]
+        self._last_nas_sample: tuple[datetime, float] | None = None
+        self._profile: tuple[float, ...] | None = None
+        self._profile_at: datetime | None = None
+
+    async def async_load(self) -> None:
+        """Restore what was counted before the last restart."""
+        stored = await self._store.async_load() or {}
+        self.awake = AwakeTracker.from_dict(stored.get("awake"), self._tz)
+        self.baseline = BaselineLearner.from_dict(stored.get("baseline"))
+        self.savings = SavingsMeter.from_dict(stored.get("savings"))
+        month = stored.get("month") or {}
+        if month.get("start") == self.month_start.isoformat():
+            self.month_costs = {
+                key: CostMeter(float(value["cost"]), value.get("last_kwh"))
+                for key, value in month.get("plugs", {}).items()
+            }
+
+    def _data_to_save(self) -> dict[str, Any]:
+        return {
+            "awake": self.awake.as_dict(),
+            "baseline": self.baseline.as_dict(),
+            "savings": self.savings.as_dict(),
+            "month": {
+                "start": self.month_start.isoformat(),
+                "plugs": {
+                    key: {"cost": meter.cost, "last_kwh": meter.last_kwh}
+                    for key, meter in self.month_costs.items()
+                },
+            },
+        }
+
+    @callback
+    def async_on_nas_transition(self, transition: Transition) -> None:
+        """Count awake time from each lifecycle transition."""
+        self.awake.apply(transition)
+        self._async_changed()
+
+    @callback
+    def async_on_plug_update(self, subentry_id: str, plug: PlugCoordinator) -> None:
+        """Price the plug's new energy for the month; the NAS plug also saves."""
+        if not plug.last_update_success or plug.data is None:
+            return
+        now = dt_util.now()
+        kwh = energy_value(plug.data, "consumption_today")
+        if kwh is not None:
+            meter = self.month_costs.setdefault(subentry_id, CostMeter())
+            meter.add_reading(kwh, self._price(now))
+        if plug.subentry.data[CONF_ROLE] == ROLE_NAS:
+            watts = energy_value(plug.data, "current_consumption")
+            if watts is not None:
+                self._account_nas(now, watts)
+        self._async_changed()
+
+    def _account_nas(self, now: datetime, watts: float) -> None:
+        """Learn the baseline while online; count savings since the last sample."""
+        state = self.config_entry.runtime_data.coordinator.lifecycle.state
+        if state is NasState.ONLINE:
+            self.baseline.add(now, watts)
+        if (last := self._last_nas_sample) is not None:
+            last_at, last_watts = last
+            self.savings.add(
+                PollInterval(
+                    start=last_at,
+                    end=now,
+                    nas_awake=state in AWAKE_STATES,
+                    nas_watts=(last_watts + watts) / 2,
+                    pi_watts=self._pi_watts(),
+                    baseline_watts=self._baseline(),
+                ),
+                self.tariff,
+                self._tz,
+            )
+        self._last_nas_sample = (now, watts)
+
+    def _baseline(self) -> float | None:
+        user = self.config_entry.options.get(CONF_BASELINE_WATTS)
+        return baseline_watts(None if user is None else float(user), self.baseline)
+
+    def _pi_watts(self) -> float | None:
+        """Return the Pi's draw: its power entity if named, else the fixed value."""
+        options = self.config_entry.options
+        if (entity_id := options.get(CONF_PI_POWER_ENTITY)) and (
+            state := self.hass.states.get(entity_id)
+        ) is not None:
+            try:
+                return float(state.state)
+            except ValueError:
+                pass
+        fixed = options.get(CONF_PI_WATTS)
+        return None if fixed is None else float(fixed)
+
+    def _price(self, moment: datetime) -> float:
+        return current_price(self.hass, self.config_entry.options, self.tariff, moment)
+
+    @callback
+    def _async_changed(self) -> None:
+        """Persist soon and show the new figures."""
+        self._store.async_delay_save(self._data_to_save, INSIGHTS_SAVE_DELAY)
+        self.async_set_updated_data(self._compute(dt_util.now()))
+
+    @override
+    async def _async_update_data(self) -> Insights:
+        """Advance the clock-driven parts: awake time, month, projection."""
+        now = dt_util.now()
+        lifecycle = self.config_entry.runtime_data.coordinator.lifecycle
+        self.awake.observe(lifecycle.state, now)
+        if lifecycle.state is NasState.ONLINE:
+            self.awake.seen_alive(now)
+        month_start = month_bounds(*_year_month(now), self._tz)[0]
+        if month_start != self.month_start:
+            self.month_start = month_start
+            # Keep each plug's last counter reading: the new month starts at 0.
+            for meter in self.month_costs.values():
+                meter.cost = 0.0
+        if self._profile_at is None or now - self._profile_at >= PROFILE_REFRESH:
+            await self._async_refresh_profile(now)
+        self._store.async_delay_save(self._data_to_save, INSIGHTS_SAVE_DELAY)
+        return self._compute(now)
+
+    async def _async_refresh_profile(self, now: datetime) -> None:
+        """Average each hour of day's cost over the last week (recorder)."""
+        self._profile_at = now
+        ids = cost_statistic_ids(self.hass, self.config_entry)
+        changes = await async_hourly_changes(
+            self.hass, ids, now - timedelta(days=PROFILE_DAYS), now
+        )
+        self._profile = hourly_cost_profile(changes, self._tz)
+
+    def _compute(self, now: datetime) -> Insights:
+        saved = self.savings.total
+        cost_month = sum(meter.cost for meter in self.month_costs.values())
+        nas_meter = next(
+            (
+                self.month_costs[key]
+                for key, plug in self.config_entry.runtime_data.plugs.items()
+                if plug.subentry.data[CONF_ROLE] == ROLE_NAS and key in self.month_costs
+            ),
+            None,
+        )
+        projected = None
+        if self._profile is not None:
+            month_end = month_bounds(*_year_month(now), self._tz)[1]
+            projected = project_month_cost(
+                cost_month, now, month_end, self._profile, self._tz
+            )
+        return Insights(
+            awake_today=self.awake.awake_today(now),
+            awake_share=self.awake.awake_share(now),
+            baseline=self._baseline(),
+            saved_kwh=None if saved is None else saved.kwh,
+            saved_cost=None if saved is None else saved.cost,
+            nas_cost_month=None if nas_meter is None else nas_meter.cost,
+            cost_month=cost_month,
+            projected_month=projected,
+            month_start=self.month_start,
+        )
+
+
+def _year_month(moment: datetime) -> tuple[int, int]:
+    local = dt_util.as_local(moment)
+    return local.year, local.month
