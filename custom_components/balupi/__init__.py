@@ -70,6 +70,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
     )
     await insights.async_load()
     entry.runtime_data = BalupiData(coordinator, snapshots, insights)
+    entry.async_on_unload(insights.async_save)
     entry.async_on_unload(
         coordinator.async_add_transition_listener(insights.async_on_nas_transition)
     )

@@ -29,6 +29,7 @@ from .const import (
     STORAGE_VERSION,
 )
 from .insights import (
+    NO_SAVINGS,
     AwakeTracker,
     BaselineLearner,
     PollInterval,
@@ -131,10 +132,22 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
             },
         }
 
+    async def async_save(self) -> None:
+        """Write what was counted now (on unload; otherwise writes are batched)."""
+        await self._store.async_save(self._data_to_save())
+
     @callback
     def async_on_nas_transition(self, transition: Transition) -> None:
-        """Count awake time from each lifecycle transition."""
+        """Count awake time; close the savings interval in the state it ran in."""
         self.awake.apply(transition)
+        if (last := self._last_nas_sample) is not None:
+            self._count_savings(
+                last,
+                transition.at,
+                last[1],
+                awake=transition.from_state in AWAKE_STATES,
+            )
+            self._last_nas_sample = (transition.at, last[1])
         self._async_changed()
 
     @callback
@@ -159,20 +172,33 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
         if state is NasState.ONLINE:
             self.baseline.add(now, watts)
         if (last := self._last_nas_sample) is not None:
-            last_at, last_watts = last
-            self.savings.add(
-                PollInterval(
-                    start=last_at,
-                    end=now,
-                    nas_awake=state in AWAKE_STATES,
-                    nas_watts=(last_watts + watts) / 2,
-                    pi_watts=self._pi_watts(),
-                    baseline_watts=self._baseline(),
-                ),
-                self.tariff,
-                self._tz,
+            # The draw between two readings is unknown: take their average.
+            self._count_savings(
+                last, now, (last[1] + watts) / 2, awake=state in AWAKE_STATES
             )
         self._last_nas_sample = (now, watts)
+
+    def _count_savings(
+        self,
+        last: tuple[datetime, float],
+        end: datetime,
+        watts: float,
+        *,
+        awake: bool,
+    ) -> None:
+        """Count what sleeping saved from the last sample to ``end``."""
+        self.savings.add(
+            PollInterval(
+                start=last[0],
+                end=end,
+                nas_awake=awake,
+                nas_watts=watts,
+                pi_watts=self._pi_watts(),
+                baseline_watts=self._baseline(),
+            ),
+            self.tariff,
+            self._tz,
+        )
 
     def _baseline(self) -> float | None:
         user = self.config_entry.options.get(CONF_BASELINE_WATTS)
@@ -230,6 +256,9 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
 
     def _compute(self, now: datetime) -> Insights:
         saved = self.savings.total
+        if saved is None and self._baseline() is not None:
+            # Nothing counted yet, but countable: zero, not unknown.
+            saved = NO_SAVINGS
         cost_month = sum(meter.cost for meter in self.month_costs.values())
         nas_meter = next(
             (

@@ -1,0 +1,162 @@
+"""Energy insights in Home Assistant: awake time, savings, month costs, report.
+
+The arithmetic itself is tested in test_insights.py; here the sensors are fed
+by the real NAS lifecycle and a fake Tapo plug on 127.0.0.1, with the clock
+under the test's control.
+"""
+
+from __future__ import annotations
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.balupi.const import DOMAIN, ROLE_NAS
+from custom_components.balupi.nas_state import NasState, Reason
+from homeassistant.core import HomeAssistant
+
+from .conftest import setup_entry
+from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.tapo_plug import FakeTapoPlug
+from .test_plugs import make_entry, plug, plug_subentry, value
+
+__all__ = ["plug"]
+
+AWAKE = "sensor.baluhost_awake_today"
+SHARE = "sensor.baluhost_awake_share_last_7_days"
+BASELINE = "sensor.baluhost_always_on_baseline"
+SAVED = "sensor.baluhost_energy_saved_by_sleeping"
+SAVED_COST = "sensor.baluhost_cost_saved_by_sleeping"
+NAS_MONTH = "sensor.baluhost_nas_cost_this_month"
+MONTH = "sensor.baluhost_cost_this_month"
+POLL = 60
+
+
+async def run(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    plug: FakeTapoPlug,
+    hours: float,
+) -> None:
+    """Let time pass in plug polls: the plug counts energy, BaluPi reads it.
+
+    Each poll is made here, one after the other, rather than left to the
+    timers: a real request finishing a step late would shift the schedule.
+    """
+    for _ in range(round(hours * 3600 / POLL)):
+        freezer.tick(POLL)
+        plug.advance(POLL)
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            for coordinator in entry.runtime_data.plugs.values():
+                await coordinator.async_refresh()
+            await entry.runtime_data.insights.async_refresh()
+    await hass.async_block_till_done()
+
+
+async def sleep(
+    hass: HomeAssistant, entry: MockConfigEntry, nas: NasSimulator, plug: FakeTapoPlug
+) -> None:
+    """The NAS announces its shutdown and sleeps at standby power."""
+    nas.mode = Mode.SILENT
+    plug.power_w = 2.0
+    await entry.runtime_data.coordinator.async_going_offline()
+    await hass.async_block_till_done()
+
+
+async def wake(
+    hass: HomeAssistant, entry: MockConfigEntry, nas: NasSimulator, plug: FakeTapoPlug
+) -> None:
+    """The NAS comes back and announces it."""
+    nas.mode = Mode.OK
+    plug.power_w = 40.0
+    await entry.runtime_data.coordinator.async_transition(
+        NasState.ONLINE, Reason.HANDSHAKE
+    )
+    await hass.async_block_till_done()
+
+
+@pytest.mark.freeze_time("2026-11-24T10:00:00+01:00")
+async def test_a_day_with_three_awake_periods_and_a_restart(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+) -> None:
+    await hass.config.async_set_time_zone("Europe/Berlin")
+    plug.power_w = 40.0
+    entry = make_entry(
+        nas,
+        plug_subentry(plug, ROLE_NAS),
+        plug_interval=POLL,
+        price=2.0,
+        baseline_watts=40.0,
+        pi_watts=4.0,
+    )
+    await setup_entry(hass, entry)
+    assert value(hass, SAVED) == "0.0"
+
+    await run(hass, freezer, plug, 1)  # 10:00-11:00 awake
+    await sleep(hass, entry, nas, plug)
+    await run(hass, freezer, plug, 1)  # 11:00-12:00 asleep
+    await wake(hass, entry, nas, plug)
+    await run(hass, freezer, plug, 0.5)  # 12:00-12:30 awake
+    # Home Assistant restarts while the NAS is awake.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await run(hass, freezer, plug, 0.5)  # 12:30-13:00 awake
+    await sleep(hass, entry, nas, plug)
+    await run(hass, freezer, plug, 1)  # 13:00-14:00 asleep
+    await wake(hass, entry, nas, plug)
+    await run(hass, freezer, plug, 0.5)  # 14:00-14:30 awake
+    await sleep(hass, entry, nas, plug)
+    await run(hass, freezer, plug, 0.5)  # 14:30-15:00 asleep
+
+    # Awake 1 h + 1 h + 0.5 h; asleep 2.5 h at 40 W baseline - 2 W standby
+    # - 4 W for the Pi = 34 W: 85 Wh, at 2.00 per kWh 0.17.
+    assert float(value(hass, AWAKE)) == pytest.approx(2.5, abs=1 / 3600)
+    assert float(value(hass, SAVED)) == pytest.approx(0.085, abs=0.001)
+    assert float(value(hass, SAVED_COST)) == pytest.approx(0.17, abs=0.005)
+    # 5 of 5 hours recorded so far, half of them awake.
+    assert float(value(hass, SHARE)) == pytest.approx(50.0, abs=0.5)
+    # The NAS plug's energy: 2.5 h at 40 W and 2.5 h at 2 W = 105 Wh at 2.00.
+    assert float(value(hass, NAS_MONTH)) == pytest.approx(0.21, abs=0.01)
+    assert value(hass, MONTH) == value(hass, NAS_MONTH)
+    state = hass.states.get(NAS_MONTH)
+    assert state is not None
+    assert state.attributes["last_reset"] == "2026-10-31T23:00:00+00:00"
+
+    # Past local midnight the day starts over; the savings go on.
+    await sleep(hass, entry, nas, plug)
+    freezer.move_to("2026-11-24T23:59:00+01:00")
+    await run(hass, freezer, plug, 2 / 60)
+    assert float(value(hass, AWAKE)) == 0.0
+    assert float(value(hass, SAVED)) > 0.085
+
+
+@pytest.mark.freeze_time("2026-11-24T10:00:00+01:00")
+async def test_learned_baseline_is_unknown_until_an_hour_of_samples(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+) -> None:
+    await hass.config.async_set_time_zone("Europe/Berlin")
+    plug.power_w = 50.0
+    entry = make_entry(nas, plug_subentry(plug, ROLE_NAS), plug_interval=POLL)
+    await setup_entry(hass, entry)
+
+    await run(hass, freezer, plug, 0.5)
+    assert value(hass, BASELINE) == "unknown"
+    await sleep(hass, entry, nas, plug)
+    await run(hass, freezer, plug, 0.25)
+    # Savings are unknown, not zero, while no baseline exists.
+    assert value(hass, SAVED) == "unknown"
+
+    await wake(hass, entry, nas, plug)
+    plug.power_w = 50.0
+    await run(hass, freezer, plug, 1)
+    assert float(value(hass, BASELINE)) == pytest.approx(50.0)
+    await sleep(hass, entry, nas, plug)
+    await run(hass, freezer, plug, 1)
+    # 1 h at 50 W - 2 W, no Pi draw given.
+    assert float(value(hass, SAVED)) == pytest.approx(0.048, abs=0.001)
