@@ -4,6 +4,10 @@ Starts ``hass`` from this checkout's .venv with a throw-away config directory,
 onboards a user over the same HTTP API the frontend uses, and sets up BaluPi
 through its real config flow. Nothing is written into Home Assistant's storage
 by hand.
+
+Home Assistant runs through this module (``python -m tests.fakes.ha_instance``),
+which only narrows broadcasts to the loopback network: the plug flow's discovery
+would otherwise send UDP broadcasts into the machine's LAN.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 from collections.abc import AsyncIterator
 import contextlib
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 import os
 from pathlib import Path
 import signal
@@ -21,6 +26,7 @@ import sys
 from typing import Any
 
 import aiohttp
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = "dev"
@@ -45,6 +51,28 @@ logger:
     custom_components.balupi: info
 {extra}
 """
+
+
+def _from_configuration(source: Path, port: int) -> str:
+    """Return ``source`` (e.g. config/configuration.yaml) served on ``port``.
+
+    The API and onboarding are added, and YAML dashboards are read from where
+    ``source`` points, so a test sees the dashboards of this checkout.
+    """
+    config = yaml.safe_load(source.read_text()) or {}
+    config["http"] = (config.get("http") or {}) | {
+        "server_host": "127.0.0.1",
+        "server_port": port,
+    }
+    config.setdefault("api", None)
+    config.setdefault("onboarding", None)
+    dashboards = (config.get("lovelace") or {}).get("dashboards") or {}
+    for dashboard in dashboards.values():
+        if "filename" in dashboard:
+            dashboard["filename"] = str(
+                (source.parent / dashboard["filename"]).resolve()
+            )
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def free_port() -> int:
@@ -133,20 +161,55 @@ async def _onboard(session: aiohttp.ClientSession, url: str) -> str:
     return token
 
 
+async def _confirm_http_config(
+    session: aiohttp.ClientSession, url: str, token: str
+) -> None:
+    """Keep the HTTP settings above, as the user confirms them in the UI.
+
+    Home Assistant 2026.10 moves the YAML ``http`` settings into storage as a
+    trial that, unless confirmed, is reverted five minutes later by a restart
+    onto port 8123 (and the UI opens with a dialog asking to confirm).
+    """
+    async with session.ws_connect(f"{url}/api/websocket") as websocket:
+        await websocket.receive_json()  # auth_required
+        await websocket.send_json({"type": "auth", "access_token": token})
+        auth = await websocket.receive_json()
+        if auth["type"] != "auth_ok":
+            raise RuntimeError(f"websocket login failed: {auth}")
+        await websocket.send_json({"id": 1, "type": "http/config"})
+        config = await websocket.receive_json()
+        if config["result"]["pending"] is None:
+            return
+        await websocket.send_json({"id": 2, "type": "http/config/promote"})
+        promoted = await websocket.receive_json()
+        if not promoted["success"]:
+            raise RuntimeError(f"HTTP settings not confirmed: {promoted}")
+
+
 @contextlib.asynccontextmanager
 async def home_assistant(
-    config_dir: Path, *, port: int | None = None, extra_config: str = ""
+    config_dir: Path,
+    *,
+    port: int | None = None,
+    extra_config: str = "",
+    configuration: Path | None = None,
 ) -> AsyncIterator[HomeAssistantProcess]:
-    """Run Home Assistant on 127.0.0.1 until the block ends."""
+    """Run Home Assistant on 127.0.0.1 until the block ends.
+
+    With ``configuration`` (a configuration.yaml) its settings are used instead
+    of the minimal ones here; ``extra_config`` is appended either way.
+    """
     port = port or free_port()
     config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "configuration.yaml").write_text(
-        CONFIG.format(port=port, extra=extra_config)
-    )
+    if configuration is None:
+        text = CONFIG.format(port=port, extra=extra_config)
+    else:
+        text = _from_configuration(configuration, port) + extra_config
+    (config_dir / "configuration.yaml").write_text(text)
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     log = (config_dir / "hass.out").open("wb")
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "hass"), "-c", str(config_dir)],
+        [sys.executable, "-m", "tests.fakes.ha_instance", "-c", str(config_dir)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -157,6 +220,7 @@ async def home_assistant(
         async with aiohttp.ClientSession() as session:
             await _wait_until_up(session, url)
             token = await _onboard(session, url)
+            await _confirm_http_config(session, url, token)
         yield HomeAssistantProcess(url, token, process)
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -167,3 +231,19 @@ async def home_assistant(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
+
+
+def _run_hass() -> int:
+    """Run Home Assistant with broadcasts kept on the loopback network."""
+    from homeassistant.__main__ import main  # noqa: PLC0415
+    from homeassistant.components import network  # noqa: PLC0415
+
+    async def loopback_broadcasts(hass: object) -> set[IPv4Address]:
+        return {IPv4Address("127.255.255.255")}
+
+    network.async_get_ipv4_broadcast_addresses = loopback_broadcasts  # type: ignore[assignment]
+    return main()
+
+
+if __name__ == "__main__":
+    sys.exit(_run_hass())
