@@ -46,6 +46,22 @@ async def async_get_config_entry_diagnostics(
         "dns": _dns(entry),
         "snapshot": _snapshot(entry),
         "inbox": _inbox(entry),
+        "insights": _insights(entry),
+    }
+
+
+def _insights(entry: BalupiConfigEntry) -> dict[str, Any]:
+    """Return the insight figures and how much history backs them."""
+    insights = entry.runtime_data.insights
+    data = insights.data
+    return {
+        "awake_today": data.awake_today if data else None,
+        "awake_share": data.awake_share if data else None,
+        "baseline": data.baseline if data else None,
+        "baseline_slots": len(insights.baseline.slots),
+        "saved_kwh": data.saved_kwh if data else None,
+        "cost_month": data.cost_month if data else None,
+        "projected_month": data.projected_month if data else None,
     }
 
 
