@@ -39,6 +39,7 @@ from custom_components.balupi.const import (
     CONF_TPLINK_PASSWORD,
     CONF_TPLINK_USERNAME,
     ROLE_GENERIC,
+    ROLE_NAS,
     SUBENTRY_PIHOLE,
     SUBENTRY_PLUG,
 )
@@ -206,7 +207,9 @@ async def set_up_balupi(
     entry_id = result["result"]["entry_id"]
     account = {CONF_TPLINK_USERNAME: TAPO_USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD}
     for index, plug in enumerate(plugs):
-        steps = [{CONF_HOST: f"127.0.0.1:{plug.port}", CONF_ROLE: ROLE_GENERIC}]
+        # The first plug (3.5 W: a sleeping NAS) feeds the NAS.
+        role = ROLE_NAS if index == 0 else ROLE_GENERIC
+        steps = [{CONF_HOST: f"127.0.0.1:{plug.port}", CONF_ROLE: role}]
         # The TP-Link account is asked for once and kept for all plugs.
         await add_subentry(
             session,

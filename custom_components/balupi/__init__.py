@@ -103,11 +103,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
         async_remove_inbox_entities(hass, entry)
     await _async_setup_plugs(hass, entry)
     for subentry_id, plug in entry.runtime_data.plugs.items():
-        entry.async_on_unload(
-            plug.async_add_listener(
-                partial(insights.async_on_plug_update, subentry_id, plug)
-            )
-        )
+        on_update = partial(insights.async_on_plug_update, subentry_id, plug)
+        entry.async_on_unload(plug.async_add_listener(on_update))
+        # The reading taken at setup starts the month's and the savings' count.
+        on_update()
     await insights.async_refresh()
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
