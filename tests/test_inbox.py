@@ -122,6 +122,16 @@ def no_rsync(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(empty))
 
 
+@pytest.fixture(params=["rsync", "sftp"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Each test runs with rsync, and again as on Home Assistant OS (SFTP)."""
+    if request.param == "sftp":
+        request.getfixturevalue("no_rsync")
+    elif RSYNC is None:
+        pytest.skip("rsync is not installed")
+    return str(request.param)
+
+
 type Setup = Callable[..., Any]
 
 
@@ -235,7 +245,6 @@ async def test_rsync_into_a_local_target(tmp_path: Path) -> None:
 # --- flushing through sshd ----------------------------------------------------
 
 
-@pytest.mark.parametrize("transport", ["rsync", "sftp"])
 async def test_flush_moves_every_file_exactly(
     hass: HomeAssistant,
     setup_inbox: Setup,
@@ -243,12 +252,7 @@ async def test_flush_moves_every_file_exactly(
     tmp_path: Path,
     sshd: SshServer,
     transport: str,
-    request: pytest.FixtureRequest,
 ) -> None:
-    if transport == "sftp":
-        request.getfixturevalue("no_rsync")
-    elif RSYNC is None:
-        pytest.skip("rsync is not installed")
     outside = tmp_path / "outside"
     write(outside, "secret.txt", b"must not leave the Pi")
     await setup_inbox()
@@ -286,7 +290,6 @@ async def test_flush_moves_every_file_exactly(
     assert last.attributes["error"] is None
 
 
-@pytest.mark.parametrize("transport", ["rsync", "sftp"])
 async def test_host_key_mismatch_refuses_and_moves_nothing(
     hass: HomeAssistant,
     setup_inbox: Setup,
@@ -294,12 +297,7 @@ async def test_host_key_mismatch_refuses_and_moves_nothing(
     tmp_path: Path,
     sshd: SshServer,
     transport: str,
-    request: pytest.FixtureRequest,
 ) -> None:
-    if transport == "sftp":
-        request.getfixturevalue("no_rsync")
-    elif RSYNC is None:
-        pytest.skip("rsync is not installed")
     impostor = keygen(tmp_path / "impostor")
     await setup_inbox(**{CONF_HOST_KEY: impostor})
     write(inbox, "a.txt", b"a")
@@ -314,7 +312,6 @@ async def test_host_key_mismatch_refuses_and_moves_nothing(
     assert last.attributes["error"] == "host_key_mismatch"
 
 
-@pytest.mark.parametrize("transport", ["rsync", "sftp"])
 async def test_wrong_user_key_raises_auth_issue(
     hass: HomeAssistant,
     setup_inbox: Setup,
@@ -322,12 +319,7 @@ async def test_wrong_user_key_raises_auth_issue(
     tmp_path: Path,
     sshd: SshServer,
     transport: str,
-    request: pytest.FixtureRequest,
 ) -> None:
-    if transport == "sftp":
-        request.getfixturevalue("no_rsync")
-    elif RSYNC is None:
-        pytest.skip("rsync is not installed")
     stranger = tmp_path / "stranger"
     keygen(stranger)
     await setup_inbox(**{CONF_KEY_PATH: str(stranger)})
@@ -479,19 +471,13 @@ async def test_unload_cancels_a_running_flush(
     _assert_all_arrived(inbox, sshd.remote_dir, expected)
 
 
-@pytest.mark.parametrize("transport", ["rsync", "sftp"])
 async def test_connection_cut_midway_loses_nothing(
     hass: HomeAssistant,
     setup_inbox: Setup,
     inbox: Path,
     sshd: SshServer,
     transport: str,
-    request: pytest.FixtureRequest,
 ) -> None:
-    if transport == "sftp":
-        request.getfixturevalue("no_rsync")
-    elif RSYNC is None:
-        pytest.skip("rsync is not installed")
     coordinator = await setup_inbox()
     expected = _fill_for_interruption(inbox)
     task = coordinator.async_start_flush()

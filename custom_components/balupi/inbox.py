@@ -124,6 +124,16 @@ class FlushRecord:
         """Return a JSON-ready dict."""
         return asdict(self) | {"finished": self.finished.isoformat()}
 
+    def summary(self) -> dict[str, Any]:
+        """Return what moved and how, for the sensor and the action's response."""
+        return {
+            "files": self.files,
+            "bytes": self.bytes,
+            "duration": self.duration,
+            "transport": self.transport,
+            "error": self.error,
+        }
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FlushRecord:
         """Rebuild a stored record."""

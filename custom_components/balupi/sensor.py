@@ -642,13 +642,7 @@ class InboxSensor(BalupiInboxEntity, SensorEntity):
             (record := self.coordinator.last_flush) is None
         ):
             return None
-        return {
-            "files": record.files,
-            "bytes": record.bytes,
-            "duration": record.duration,
-            "transport": record.transport,
-            "error": record.error,
-        }
+        return record.summary()
 
 
 class InsightSensor(BalupiInsightEntity, SensorEntity):

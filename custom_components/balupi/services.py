@@ -111,12 +111,7 @@ async def _async_flush_inbox(call: ServiceCall) -> ServiceResponse:
         )
     if not call.return_response:
         return None
-    return {
-        "files": record.files,
-        "bytes": record.bytes,
-        "duration": record.duration,
-        "transport": record.transport,
-    }
+    return record.summary()
 
 
 async def _async_energy_report(call: ServiceCall) -> ServiceResponse:
