@@ -38,6 +38,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.template import Template
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util, yaml as yaml_util
 
@@ -45,7 +46,12 @@ from .conftest import advance, setup_entry
 from .fakes.nas_simulator import Mode, NasSimulator
 
 SHIPPED = Path(__file__).parent.parent / "blueprints" / "automation" / "balupi"
-NAMES = ("nas_died_notify", "wake_from_phone", "wake_on_schedule")
+NAMES = (
+    "monthly_energy_report",
+    "nas_died_notify",
+    "wake_from_phone",
+    "wake_on_schedule",
+)
 STATE = "sensor.baluhost_nas_state"
 PERSON = "person.anna"
 WEBHOOK_ID = "balupi-test-phone"
@@ -258,6 +264,7 @@ async def automations(hass: HomeAssistant) -> AsyncGenerator[SetUpAutomations]:
 
 def sample_inputs(nas: dr.DeviceEntry, phone: dr.DeviceEntry) -> dict[str, Any]:
     return {
+        "monthly_energy_report": {"nas_device": nas.id, "notify_device": phone.id},
         "nas_died_notify": {"nas_device": nas.id, "notify_device": phone.id},
         "wake_from_phone": {
             "nas_device": nas.id,
@@ -487,3 +494,59 @@ async def test_schedule_wakes_on_selected_weekdays_only(
     ]
     assert wake_calls == ([{"config_entry_id": config_entry.entry_id}] if wakes else [])
     assert hass.states.get(STATE).state == (NasState.BOOTING if wakes else before)
+
+
+async def test_monthly_report_reaches_the_phone_on_the_first(
+    hass: HomeAssistant,
+    automations: SetUpAutomations,
+    freezer: FrozenDateTimeFactory,
+    nas_device: dr.DeviceEntry,
+    phone: dr.DeviceEntry,
+    receiver: PushReceiver,
+) -> None:
+    tz = dt_util.get_default_time_zone()
+    freezer.move_to(datetime(2026, 11, 30, 7, 59, 50, tzinfo=tz))
+    inputs = {"nas_device": nas_device.id, "notify_device": phone.id}
+    await automations(use_blueprint("monthly_energy_report", inputs))
+
+    # Not on the 30th.
+    await advance(hass, freezer, 20, step=1)
+    await real_sleep(0.1)
+    assert receiver.pushes.empty()
+
+    freezer.move_to(datetime(2026, 12, 1, 7, 59, 50, tzinfo=tz))
+    await advance(hass, freezer, 20, step=1)
+    push = await receiver.next_push()
+    assert push["title"] == "BaluPi 2026-11"
+    # No recorder in this test: the report says it has no data, and so does
+    # the message.
+    assert push["message"] == "No statistics were recorded for this month."
+
+
+async def test_monthly_report_message_with_figures(hass: HomeAssistant) -> None:
+    blueprint = Blueprint(
+        yaml_util.load_yaml_dict(SHIPPED / "monthly_energy_report.yaml"),
+        expected_domain=automation.DOMAIN,
+        schema=BLUEPRINT_SCHEMA,
+    )
+    inputs = BlueprintInputs(
+        blueprint,
+        use_blueprint(
+            "monthly_energy_report", {"nas_device": "nas", "notify_device": "phone"}
+        ),
+    )
+    inputs.validate()
+    message = inputs.async_substitute()["actions"][1]["message"]
+    report = {
+        "year": 2026,
+        "month": 10,
+        "has_data": True,
+        "currency": "EUR",
+        "total": {"energy_kwh": 31.25, "cost": 9.375},
+        "nas": {"awake_hours": 186.4, "energy_saved_kwh": 22.35, "cost_saved": 6.7},
+    }
+    rendered = Template(message, hass).async_render({"report": report})
+    assert rendered == (
+        "Plugs: 31.2 kWh, 9.38 EUR. NAS awake 186 h; "
+        "sleeping saved 22.4 kWh (6.70 EUR)."
+    )
