@@ -251,7 +251,7 @@ class BaselineLearner:
         self._samples.append(watts)
 
     def _close(self) -> None:
-        if self._slot is None or not self._samples:
+        if self._slot is None:
             return
         self.slots.append((self._slot, statistics.median(self._samples)))
         self._samples = []
@@ -466,7 +466,7 @@ def hourly_cost_profile(
     sums = [0.0] * HOURS_PER_DAY
     counts = [0] * HOURS_PER_DAY
     for hour_start, cost in costs:
-        hour = hour_start.astimezone(tz).hour
+        hour = as_utc(hour_start).astimezone(tz).hour
         sums[hour] += cost
         counts[hour] += 1
     known = [total / count for total, count in zip(sums, counts, strict=True) if count]
@@ -490,6 +490,8 @@ def expected_cost(
     if len(hourly) != HOURS_PER_DAY:
         raise ValueError(f"need {HOURS_PER_DAY} hourly costs, got {len(hourly)}")
     start, end = as_utc(start), as_utc(end)
+    if end <= start:
+        return 0.0
     daily = math.fsum(hourly)
     total = 0.0
     day = local_date(start, tz)
@@ -552,7 +554,7 @@ def report_month(
     Raises MonthRequestError: ``invalid_month`` for a month outside 1..12 or a
     year before 1970, ``future_month`` for a month after the current one.
     """
-    local = now.astimezone(tz)
+    local = as_utc(now).astimezone(tz)
     year = local.year if year is None else year
     month = local.month if month is None else month
     if not 1 <= month <= MONTHS or year < FIRST_REPORT_YEAR:
