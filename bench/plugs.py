@@ -67,9 +67,24 @@
 
    Target: <= 1 MB per plug and day.
 
+3. CPU of the energy insights per poll cycle at 20 plugs (pure logic of
+   ``custom_components/balupi/insights.py``, no Home Assistant): per cycle the
+   NAS's awake time (fed the lifecycle's transitions and the poll, today's
+   seconds and the 7-day share), a baseline sample while the NAS is online,
+   the savings of the interval (time-of-use tariff), the month's cost of all
+   20 plugs summed, and the projected month cost for the NAS and for all
+   plugs. Inputs (NAS awake 6 h a day, watts, costs) are made beforehand;
+   ``time.process_time()`` runs around the whole series of cycles (a week
+   at 30 s up to the 25-hour 25 October 2026 in Europe/Berlin, so midnights,
+   that day and tariff changes are in it), three times with fresh objects,
+   the median reported. The hourly cost profile (once an hour) and the
+   serialisation for the Store (on save) are timed apart.
+
+   Target: < 1 ms CPU per cycle.
+
 As the pytest plugin does, aiohttp gets a resolver without Zeroconf (no
 multicast sockets; all hosts are IP literals) and the frame helper is set up.
-Both parts together take about 3 minutes on 2 cores.
+Parts 1 and 2 together take about 3 minutes on 2 cores, part 3 a few seconds.
 
     ../shared/py314/run .venv/bin/python bench/plugs.py [--hours 24] [--quick]
 """
@@ -79,10 +94,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time as dt_time, timedelta
 import gc
 import json
 import logging
+import math
 from pathlib import Path
 import random
 import socket
@@ -130,7 +146,26 @@ from custom_components.balupi.const import (
     ROLE_NAS,
     SUBENTRY_PLUG,
 )
+from custom_components.balupi.insights import (
+    AwakeTracker,
+    BaselineLearner,
+    PollInterval,
+    SavingsMeter,
+    baseline_watts,
+    hourly_cost_profile,
+    month_bounds,
+    project_month_cost,
+    report_month,
+)
+from custom_components.balupi.nas_state import (
+    AWAKE_STATES,
+    NasLifecycle,
+    NasState,
+    Reason,
+    Transition,
+)
 from custom_components.balupi.plugs import PlugCoordinator
+from custom_components.balupi.tariff import Tariff, TimeOfUse
 from homeassistant import loader
 from homeassistant.components.tplink import (
     create_async_tplink_clientsession,
@@ -622,24 +657,31 @@ async def simulate(
     measured: list[DbSize] = []
     polls0 = 0
     today = datetime.now(tz).date()
+    # The plug's data is the same python-kasa Device after every poll: a poll
+    # is seen by a listener, which every finished refresh calls.
+    updates = [0] * len(coordinators)
+    for index, coordinator in enumerate(coordinators):
+
+        def count(index: int = index) -> None:
+            updates[index] += 1
+
+        coordinator.async_add_listener(count)
     for step in range(1, marks[1] + 1):
         for fake, power in zip(fakes, PLUG_POWERS, strict=True):
             fake.power_w = round(power * (1 + rng.uniform(-0.02, 0.02)), 3)
-        before = [c.data for c in coordinators]
+        before = list(updates)
         frozen.tick(INTERVAL)
         if (now := datetime.now(tz)).date() != today:
             for fake in fakes:  # the plug's own midnight
                 fake.reset_counters(month=now.month != today.month)
             today = now.date()
         async_fire_time_changed(hass)
-        # Every poll makes a new PlugReading: wait (real time) for all of them.
+        # Wait (real time) until every coordinator finished its poll.
         for _ in range(2500):
             await settle()
-            if all(
-                c.data is not old for c, old in zip(coordinators, before, strict=True)
-            ):
+            if all(now > old for now, old in zip(updates, before, strict=True)):
                 break
-        late += sum(c.data is old for c, old in zip(coordinators, before, strict=True))
+        late += sum(now <= old for now, old in zip(updates, before, strict=True))
         await hass.async_block_till_done()
         # 30 s past the hour, after the hour's :00:10 statistics run.
         if step in marks:
@@ -842,6 +884,151 @@ def recorder_part(hours: int, warmup_hours: int) -> bool:
     return ok
 
 
+# --- part 3: insight computations per poll cycle ----------------------------------
+
+INSIGHT_PLUGS = 20
+NAS_AWAKE_HOURS = frozenset({7, 12, 19, 20, 21, 22})  # local hours
+INSIGHT_TARIFF = Tariff(0.32, (TimeOfUse(dt_time(22), dt_time(6), 0.25),))
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One poll's inputs, made before the clock runs."""
+
+    now: datetime
+    state: NasState
+    transition: Transition | None
+    nas_watts: float
+    month_costs: list[float]  # each plug's cost this month, the NAS plug first
+
+
+def insight_cycles(start: datetime, count: int, rng: random.Random) -> list[Cycle]:
+    tz = ZoneInfo(TZ)
+    lifecycle = NasLifecycle(NasState.OFFLINE)
+    costs = [0.0] * INSIGHT_PLUGS
+    cycles = []
+    for index in range(count):
+        now = start + index * timedelta(seconds=INTERVAL)
+        awake = now.astimezone(tz).hour in NAS_AWAKE_HOURS
+        state = NasState.ONLINE if awake else NasState.OFFLINE
+        transition = lifecycle.apply(state, Reason.HEARTBEAT, now)
+        nas_watts = (40.0 if awake else 2.5) * rng.uniform(0.98, 1.02)
+        costs = [c + rng.uniform(0, 0.001) for c in costs]
+        cycles.append(Cycle(now, state, transition, nas_watts, costs))
+    return cycles
+
+
+def run_insight_cycles(cycles: list[Cycle], profile: tuple[float, ...]) -> float:
+    """Do what the integration does each poll; return the CPU seconds taken."""
+    tz = ZoneInfo(TZ)
+    tracker, learner, meter = AwakeTracker(tz), BaselineLearner(), SavingsMeter()
+    last = cycles[0].now
+    cpu0 = time.process_time()
+    for cycle in cycles:
+        now, state = cycle.now, cycle.state
+        awake = state in AWAKE_STATES
+        if cycle.transition is not None:
+            tracker.apply(cycle.transition)
+        tracker.observe(state, now)
+        if awake:
+            tracker.seen_alive(now)
+        tracker.awake_today(now)
+        tracker.awake_share(now)
+        if state is NasState.ONLINE:
+            learner.add(now, cycle.nas_watts)
+        baseline = baseline_watts(None, learner)
+        meter.add(
+            PollInterval(last, now, awake, cycle.nas_watts, 4.0, baseline),
+            INSIGHT_TARIFF,
+            tz,
+        )
+        last = now
+        month_end = month_bounds(*report_month(now, tz), tz)[1]
+        nas_cost, all_cost = cycle.month_costs[0], math.fsum(cycle.month_costs)
+        project_month_cost(nas_cost, now, month_end, profile, tz)
+        project_month_cost(all_cost, now, month_end, profile, tz)
+    cpu = time.process_time() - cpu0
+    assert meter.total is not None, "the baseline was never learned"
+    return cpu
+
+
+def cpu_per_call(call: Any, count: int) -> float:
+    cpu0 = time.process_time()
+    for _ in range(count):
+        call()
+    return (time.process_time() - cpu0) / count
+
+
+def insights_part(days: int) -> bool:
+    tz = ZoneInfo(TZ)
+    # The local days up to and with the 25-hour 25 October.
+    end = datetime(2026, 10, 26, tzinfo=tz).astimezone(UTC)
+    start = datetime(2026, 10, 26 - days, tzinfo=tz).astimezone(UTC)
+    count = int((end - start).total_seconds()) // INTERVAL
+    cycles = insight_cycles(start, count, random.Random(9))
+    rng = random.Random(10)
+    week = [(start - timedelta(hours=h), rng.uniform(0.01, 0.1)) for h in range(1, 169)]
+    profile = hourly_cost_profile(week, tz)
+    assert profile is not None
+    run_insight_cycles(cycles[: 24 * 3600 // INTERVAL], profile)  # warm-up
+    runs = [run_insight_cycles(cycles, profile) / count for _ in range(3)]
+    per_cycle = statistics.median(runs)
+
+    now = cycles[count // 2].now
+    month_end = month_bounds(*report_month(now, tz), tz)[1]
+    projection = cpu_per_call(
+        lambda: project_month_cost(1.0, now, month_end, profile, tz), 2000
+    )
+    profile_cpu = cpu_per_call(lambda: hourly_cost_profile(week, tz), 200)
+    tracker, learner = AwakeTracker(tz), BaselineLearner()
+    for cycle in cycles:
+        tracker.observe(cycle.state, cycle.now)
+        if cycle.state is NasState.ONLINE:
+            learner.add(cycle.now, cycle.nas_watts)
+    meter = SavingsMeter()
+    store_cpu = cpu_per_call(
+        lambda: json.dumps(
+            {
+                "tracker": tracker.as_dict(),
+                "baseline": learner.as_dict(),
+                "savings": meter.as_dict(),
+            }
+        ),
+        50,
+    )
+
+    print()
+    print("== 3. Energy insights: CPU per poll cycle (pure logic, no Home Assistant)")
+    print(
+        f"   {INSIGHT_PLUGS} plugs (the first the NAS plug, awake 6 h a day), "
+        f"{INTERVAL} s polls, {count} cycles: {start.astimezone(tz):%Y-%m-%d} "
+        f"to 25 October 2026 ({TZ}, local days: {days}, the last with 25 hours)"
+    )
+    print(
+        "   per cycle: awake time (transition, poll, today, 7-day share), baseline "
+        "sample, savings interval (time-of-use tariff),"
+    )
+    print(
+        f"   month cost of all {INSIGHT_PLUGS} plugs summed, projected month cost "
+        "for the NAS and for all plugs"
+    )
+    print(
+        f"   CPU per cycle (process_time over all cycles, median of 3 runs): "
+        f"{per_cycle * 1000:.4f} ms (runs {', '.join(f'{r * 1000:.4f}' for r in runs)})"
+    )
+    print(
+        f"   apart: one month projection {projection * 1e6:.1f} us; hourly profile of "
+        f"168 hours (once an hour) {profile_cpu * 1e6:.1f} us;"
+    )
+    print(
+        f"   tracker + {len(learner.slots)} baseline slots + savings as JSON "
+        f"(on each Store save) {store_cpu * 1e6:.0f} us"
+    )
+    ok = per_cycle < 0.001
+    print("   target: < 1 ms CPU per cycle: " + ("met" if ok else "MISSED"))
+    return ok
+
+
 def no_zeroconf_resolver() -> Any:
     """As the pytest plugin does: no Zeroconf (multicast sockets) behind aiohttp.
 
@@ -870,6 +1057,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--skip-recorder", action="store_true")
+    parser.add_argument("--skip-insights", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     # Known noise; anything else (e.g. the frame helper's reports) stays visible.
@@ -886,6 +1074,8 @@ def main() -> None:
         ok = asyncio.run(cpu_part(counts, warmup=3, rounds=rounds)) and ok
     if not args.skip_recorder:
         ok = recorder_part(args.hours, args.warmup_hours) and ok
+    if not args.skip_insights:
+        ok = insights_part(days=1 if args.quick else 7) and ok
     print()
     print("result: " + ("targets met" if ok else "TARGETS MISSED"))
 

@@ -113,7 +113,9 @@ ISSUE_INBOX_NO_TRANSPORT: Final = "inbox_no_transport"
 CONF_BASELINE_WATTS: Final = "baseline_watts"
 CONF_PI_POWER_ENTITY: Final = "pi_power_entity"
 CONF_PI_WATTS: Final = "pi_watts"
-INSIGHTS_INTERVAL: Final = 60
+# Awake time and the month roll-over are published this often (s); NAS state
+# changes at once. Every minute would add a state row a minute to the recorder.
+INSIGHTS_INTERVAL: Final = 300
 INSIGHTS_SAVE_DELAY: Final = 60
 
 SERVICE_ENERGY_REPORT: Final = "energy_report"

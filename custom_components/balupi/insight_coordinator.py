@@ -148,7 +148,9 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
                 awake=transition.from_state in AWAKE_STATES,
             )
             self._last_nas_sample = (transition.at, last[1])
-        self._async_changed()
+        self._store.async_delay_save(self._data_to_save, INSIGHTS_SAVE_DELAY)
+        # A state change shows at once; poll results wait for the minute tick.
+        self.async_set_updated_data(self._compute(dt_util.now()))
 
     @callback
     def async_on_plug_update(self, subentry_id: str, plug: PlugCoordinator) -> None:
@@ -164,7 +166,9 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
             watts = energy_value(plug.data, "current_consumption")
             if watts is not None:
                 self._account_nas(now, watts)
-        self._async_changed()
+        # Shown on the next minute tick: publishing every poll of every plug
+        # would write a state row per sensor and poll into the recorder.
+        self._store.async_delay_save(self._data_to_save, INSIGHTS_SAVE_DELAY)
 
     def _account_nas(self, now: datetime, watts: float) -> None:
         """Learn the baseline while online; count savings since the last sample."""
@@ -219,12 +223,6 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
 
     def _price(self, moment: datetime) -> float:
         return current_price(self.hass, self.config_entry.options, self.tariff, moment)
-
-    @callback
-    def _async_changed(self) -> None:
-        """Persist soon and show the new figures."""
-        self._store.async_delay_save(self._data_to_save, INSIGHTS_SAVE_DELAY)
-        self.async_set_updated_data(self._compute(dt_util.now()))
 
     @override
     async def _async_update_data(self) -> Insights:

@@ -358,7 +358,10 @@ INSIGHT_SENSORS: tuple[InsightSensorEntityDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=3,
         needs=ROLE_NAS,
-        value_fn=lambda data: data.saved_kwh,
+        # Whole Wh: a state row per Wh saved, not per poll.
+        value_fn=lambda data: (
+            None if data.saved_kwh is None else round(data.saved_kwh, 3)
+        ),
     ),
     _money(
         "cost_saved",
