@@ -7,6 +7,8 @@ under the test's control.
 
 from __future__ import annotations
 
+from typing import Any
+
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -75,13 +77,10 @@ async def wake(
     await hass.async_block_till_done()
 
 
-@pytest.mark.freeze_time("2026-11-24T10:00:00+01:00")
-async def test_a_day_with_three_awake_periods_and_a_restart(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    nas: NasSimulator,
-    plug: FakeTapoPlug,
-) -> None:
+async def set_up_nas_plug(
+    hass: HomeAssistant, nas: NasSimulator, plug: FakeTapoPlug, **options: Any
+) -> MockConfigEntry:
+    """BaluPi in Berlin with a NAS plug drawing 40 W, 2.00 per kWh, 40 W baseline."""
     await hass.config.async_set_time_zone("Europe/Berlin")
     plug.power_w = 40.0
     entry = make_entry(
@@ -90,9 +89,20 @@ async def test_a_day_with_three_awake_periods_and_a_restart(
         plug_interval=POLL,
         price=2.0,
         baseline_watts=40.0,
-        pi_watts=4.0,
+        **options,
     )
     await setup_entry(hass, entry)
+    return entry
+
+
+@pytest.mark.freeze_time("2026-11-24T10:00:00+01:00")
+async def test_a_day_with_three_awake_periods_and_a_restart(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+) -> None:
+    entry = await set_up_nas_plug(hass, nas, plug, pi_watts=4.0)
     assert value(hass, SAVED) == "0.0"
 
     await run(hass, freezer, plug, 1)  # 10:00-11:00 awake

@@ -29,7 +29,15 @@ from homeassistant.util import dt as dt_util
 from .conftest import setup_entry
 from .fakes.nas_simulator import NasSimulator
 from .fakes.tapo_plug import FakeTapoPlug
-from .test_energy_insights import AWAKE, NAS_MONTH, POLL, SAVED, SAVED_COST, run, sleep
+from .test_energy_insights import (
+    AWAKE,
+    NAS_MONTH,
+    SAVED,
+    SAVED_COST,
+    run,
+    set_up_nas_plug,
+    sleep,
+)
 from .test_plugs import make_entry, plug, plug_subentry, value
 
 __all__ = ["plug"]
@@ -158,16 +166,7 @@ async def test_report_of_this_month_matches_the_sensors(
     plug: FakeTapoPlug,
 ) -> None:
     """Statistics compiled from the sensors' own states give the same figures."""
-    await hass.config.async_set_time_zone("Europe/Berlin")
-    plug.power_w = 40.0
-    entry = make_entry(
-        nas,
-        plug_subentry(plug, ROLE_NAS),
-        plug_interval=POLL,
-        price=2.0,
-        baseline_watts=40.0,
-    )
-    await setup_entry(hass, entry)
+    entry = await set_up_nas_plug(hass, nas, plug)
     start = dt_util.utcnow()
     await run(hass, freezer, plug, 1)
     await sleep(hass, entry, nas, plug)
