@@ -446,6 +446,7 @@ async def test_heartbeat_online_flushes_waiting_files(
     assert tree(inbox) == {}
 
 
+@pytest.mark.usefixtures("transport")
 async def test_unload_cancels_a_running_flush(
     hass: HomeAssistant,
     setup_inbox: Setup,
@@ -454,8 +455,6 @@ async def test_unload_cancels_a_running_flush(
     sshd: SshServer,
 ) -> None:
     """Unloading mid-transfer loses nothing; the next flush finishes the job."""
-    if RSYNC is None:
-        pytest.skip("rsync is not installed")
     coordinator = await setup_inbox()
     expected = _fill_for_interruption(inbox)
     task = coordinator.async_start_flush()
