@@ -649,12 +649,19 @@ async def test_options_empty_folder_turns_the_inbox_off(
     config_entry: MockConfigEntry,
     inbox: Path,
     sshd: SshServer,
+    tmp_path: Path,
 ) -> None:
     config_entry.add_to_hass(hass)
     hass.config_entries.async_update_entry(
-        config_entry, options=inbox_options(inbox, sshd) | {"scan_interval": 7}
+        config_entry,
+        options=inbox_options(inbox, sshd, **{CONF_KEY_PATH: str(tmp_path / "no")})
+        | {"scan_interval": 7},
     )
     result = await _open_inbox_options(hass, config_entry)
+    write(inbox, "a.txt", b"a")
+    with pytest.raises(HomeAssistantError):
+        await flush(hass)
+    assert issue(hass, ISSUE_INBOX_KEY) is not None
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_SSH_PORT: 22}
     )
@@ -665,6 +672,8 @@ async def test_options_empty_folder_turns_the_inbox_off(
     # Its entities go with it, rather than stay behind unavailable.
     assert hass.states.get("sensor.baluhost_inbox_files") is None
     assert hass.states.get("button.baluhost_flush_inbox") is None
+    # And its repair notice, which nobody could act on any more.
+    assert issue(hass, ISSUE_INBOX_KEY) is None
 
 
 async def test_coming_online_handshake_flushes_after_replying(

@@ -33,7 +33,7 @@ from .entity import nas_device_info
 from .heartbeat import PowerHint, PowerThresholds
 from .inbox import (
     InboxCoordinator,
-    async_remove_inbox_entities,
+    async_remove_inbox,
     inbox_settings,
     inbox_store,
 )
@@ -100,7 +100,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
             coordinator.async_add_transition_listener(inbox.async_on_nas_transition)
         )
     else:
-        async_remove_inbox_entities(hass, entry)
+        async_remove_inbox(hass, entry)
     await _async_setup_plugs(hass, entry)
     for subentry_id, plug in entry.runtime_data.plugs.items():
         on_update = partial(insights.async_on_plug_update, subentry_id, plug)

@@ -160,14 +160,15 @@ ENTITY_KEYS = (
 
 
 @callback
-def async_remove_inbox_entities(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
-    """Remove the inbox entities of an entry whose inbox was turned off."""
+def async_remove_inbox(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
+    """Remove the entities and repair issues of an inbox that was turned off."""
     registry = er.async_get(hass)
-    mac = entry.data[CONF_MAC]
-    for key in ENTITY_KEYS:
-        for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
-            if entity.unique_id == f"{mac}_{key}":
-                registry.async_remove(entity.entity_id)
+    unique_ids = {f"{entry.data[CONF_MAC]}_{key}" for key in ENTITY_KEYS}
+    for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if entity.unique_id in unique_ids:
+            registry.async_remove(entity.entity_id)
+    for issue in ISSUES.values():
+        async_set_issue(hass, entry, issue, None)
 
 
 def inbox_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
