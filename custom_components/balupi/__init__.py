@@ -31,12 +31,7 @@ from .data import BalupiConfigEntry, BalupiData
 from .dns import DnsCoordinator, dns_store
 from .entity import nas_device_info
 from .heartbeat import PowerHint, PowerThresholds
-from .inbox import (
-    InboxCoordinator,
-    async_remove_inbox,
-    inbox_settings,
-    inbox_store,
-)
+from .inbox import InboxCoordinator, async_remove_inbox, inbox_settings, inbox_store
 from .insight_coordinator import InsightsCoordinator, insights_store
 from .pihole import PiholeClient
 from .plugs import PlugCoordinator, energy_value
