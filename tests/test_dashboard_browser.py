@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Generator
 import contextlib
 from datetime import UTC, datetime, timedelta
+import os
 from pathlib import Path
 import re
 import subprocess
@@ -34,8 +35,14 @@ import pytest
 
 from custom_components.balupi.const import (
     CONF_HOSTNAME,
+    CONF_INBOX_PATH,
+    CONF_KEY_PATH,
     CONF_PI_IP,
+    CONF_REMOTE_PATH,
     CONF_ROLE,
+    CONF_SSH_HOST,
+    CONF_SSH_PORT,
+    CONF_SSH_USER,
     CONF_TPLINK_PASSWORD,
     CONF_TPLINK_USERNAME,
     ROLE_GENERIC,
@@ -51,6 +58,7 @@ from .fakes.nas_simulator import Mode, NasSimulator
 from .fakes.tapo_plug import DEFAULT_PASSWORD, FakeTapoPlug
 from .nas_signer import COMING_ONLINE, GOING_OFFLINE, signed_call, snapshot_v1
 from .pihole import RUN as PIHOLE_RUN, PiholeProcess
+from .sshd import SshServer, start_sshd
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -66,6 +74,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DASHBOARD = "balupi-dashboard/nas"
+LAST_FLUSH = "sensor.baluhost_last_inbox_flush"
+INBOX_COUNT = "sensor.baluhost_inbox_files"
+INBOX_FILES = ("photos/2026/holiday 1.jpg", "photos/2026/holiday 2.jpg", "scan.pdf")
 PHONE = {"width": 412, "height": 915}
 DESKTOP = {"width": 1280, "height": 900}
 SCREENSHOT = ROOT / "docs" / "dashboard.png"
@@ -153,13 +164,35 @@ def pihole_fixture(tmp_path: Path) -> Generator[PiholeProcess | None]:
     pihole.stop()
 
 
+@pytest.fixture(name="inbox")
+def inbox_fixture(tmp_path: Path) -> Path:
+    """The Pi's inbox folder, with files that wait for the NAS."""
+    inbox = tmp_path / "inbox"
+    old = time.time() - 3600
+    for name in INBOX_FILES:
+        (inbox / name).parent.mkdir(parents=True, exist_ok=True)
+        (inbox / name).write_bytes(b"x" * 1000)
+        os.utime(inbox / name, (old, old))
+    return inbox
+
+
+@pytest.fixture(name="sshd")
+def sshd_fixture(tmp_path: Path) -> Generator[SshServer]:
+    """The NAS's SSH server (a real sshd on 127.0.0.1)."""
+    server = start_sshd(tmp_path / "sshd")
+    yield server
+    server.stop()
+
+
 @pytest.fixture(name="home_assistant")
 async def home_assistant_fixture(
-    frontend: None, socket_enabled: None, tmp_path: Path
+    frontend: None, socket_enabled: None, tmp_path: Path, inbox: Path
 ) -> AsyncGenerator[HomeAssistantProcess]:
     """Home Assistant with scripts/develop's configuration and dashboard."""
     async with home_assistant(
-        tmp_path / "config", configuration=ROOT / "config" / "configuration.yaml"
+        tmp_path / "config",
+        configuration=ROOT / "config" / "configuration.yaml",
+        allow_dirs=[inbox],
     ) as hass:
         yield hass
 
@@ -199,7 +232,7 @@ async def set_up_balupi(
     nas: NasSimulator,
     plugs: list[FakeTapoPlug],
     pihole: PiholeProcess | None,
-) -> None:
+) -> str:
     """Add BaluPi with both plugs (and the Pi-hole), as the README tells."""
     result = await hass.config_flow(
         session, "balupi", entry_data(nas.url, secret=SECRET)
@@ -232,6 +265,35 @@ async def set_up_balupi(
                 }
             ],
         )
+    return entry_id
+
+
+async def set_up_inbox(
+    session: aiohttp.ClientSession,
+    hass: HomeAssistantProcess,
+    entry_id: str,
+    inbox: Path,
+    sshd: SshServer,
+) -> None:
+    """Run the inbox options: folder and login, then confirm the NAS's host key."""
+    path = "/api/config/config_entries/options/flow"
+    result = await post(session, hass, path, {"handler": entry_id})
+    steps: list[dict[str, Any]] = [
+        {"next_step_id": "inbox"},
+        {
+            CONF_INBOX_PATH: str(inbox),
+            CONF_SSH_HOST: "127.0.0.1",
+            CONF_SSH_PORT: sshd.port,
+            CONF_SSH_USER: sshd.user,
+            CONF_REMOTE_PATH: str(sshd.remote_dir),
+            CONF_KEY_PATH: str(sshd.client_key),
+        },
+        {},
+    ]
+    for user_input in steps:
+        assert result["type"] in ("menu", "form"), result
+        result = await post(session, hass, f"{path}/{result['flow_id']}", user_input)
+    assert result["type"] == "create_entry", result
 
 
 async def nas_handshake(
@@ -350,6 +412,9 @@ async def check_cards(page: Page, plugs: list[FakeTapoPlug], pihole: bool) -> No
         await expect(snapshot).to_contain_text(shown)
     if pihole:
         await expect(tile(page, "DNS", "Name points to")).to_contain_text("NAS")
+    await expect(tile(page, "Inbox", "Files waiting")).to_contain_text("1")
+    inbox = page.locator("hui-section").filter(has_text="Last flush")
+    await expect(inbox).to_contain_text("ago")
     # Sections of absent integrations are hidden, not shown as errors.
     warnings = page.locator("hui-warning, hui-error-card").filter(visible=True)
     await expect(warnings).to_have_count(0)
@@ -378,12 +443,14 @@ async def test_dashboard_shows_live_values_on_a_phone(
     nas: NasSimulator,
     plugs: list[FakeTapoPlug],
     pihole: PiholeProcess | None,
+    inbox: Path,
+    sshd: SshServer,
     tmp_path: Path,
 ) -> None:
     """The key cards show what the simulators report, and follow changes."""
     hass = home_assistant
     async with aiohttp.ClientSession() as session:
-        await set_up_balupi(session, hass, nas, plugs, pihole)
+        entry_id = await set_up_balupi(session, hass, nas, plugs, pihole)
         # The entry reloads after each subentry; the last one's entities mean
         # the reload is done.
         wanted: dict[str, str | None] = {
@@ -399,6 +466,18 @@ async def test_dashboard_shows_live_values_on_a_phone(
             wanted[DNS_TARGET] = "nas"
         states = await wait_for_states(session, hass, wanted)
         assert WAKE in states
+        # The inbox: the NAS is online, so what waits goes at once; a file
+        # still being written stays.
+        (inbox / "being-written.mov").write_bytes(b"x" * 2048)
+        await set_up_inbox(session, hass, entry_id, inbox, sshd)
+        await wait_for_states(
+            session, hass, {LAST_FLUSH: None, INBOX_COUNT: "1", NAS_STATE: "online"}
+        )
+        assert sorted(
+            path.relative_to(sshd.remote_dir).as_posix()
+            for path in sshd.remote_dir.rglob("*")
+            if path.is_file()
+        ) == sorted(INBOX_FILES)
 
         async with chromium(tmp_path / "chromium") as context:
             page = context.pages[0]

@@ -13,7 +13,7 @@ would otherwise send UDP broadcasts into the machine's LAN.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 import contextlib
 from dataclasses import dataclass
 from ipaddress import IPv4Address
@@ -53,13 +53,18 @@ logger:
 """
 
 
-def _from_configuration(source: Path, port: int) -> str:
+def _from_configuration(source: Path, port: int, allow_dirs: Sequence[Path]) -> str:
     """Return ``source`` (e.g. config/configuration.yaml) served on ``port``.
 
     The API and onboarding are added, and YAML dashboards are read from where
     ``source`` points, so a test sees the dashboards of this checkout.
+    ``allow_dirs`` go to allowlist_external_dirs (an inbox folder, say).
     """
     config = yaml.safe_load(source.read_text()) or {}
+    if allow_dirs:
+        config.setdefault("homeassistant", {})["allowlist_external_dirs"] = [
+            str(path) for path in allow_dirs
+        ]
     config["http"] = (config.get("http") or {}) | {
         "server_host": "127.0.0.1",
         "server_port": port,
@@ -193,6 +198,7 @@ async def home_assistant(
     port: int | None = None,
     extra_config: str = "",
     configuration: Path | None = None,
+    allow_dirs: Sequence[Path] = (),
 ) -> AsyncIterator[HomeAssistantProcess]:
     """Run Home Assistant on 127.0.0.1 until the block ends.
 
@@ -204,7 +210,7 @@ async def home_assistant(
     if configuration is None:
         text = CONFIG.format(port=port, extra=extra_config)
     else:
-        text = _from_configuration(configuration, port) + extra_config
+        text = _from_configuration(configuration, port, allow_dirs) + extra_config
     (config_dir / "configuration.yaml").write_text(text)
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     log = (config_dir / "hass.out").open("wb")
