@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from datetime import datetime, timedelta
+import logging
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -51,6 +52,12 @@ def auto_enable_custom_integrations(
 ) -> Generator[None]:
     """The recorder must start before Home Assistant does."""
     return
+
+
+@pytest.fixture(autouse=True)
+def quiet_sql() -> None:
+    """The recorder thread logs every SQL statement at INFO, outside capture."""
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
 
 # --- the monthly report -----------------------------------------------------------
