@@ -174,3 +174,22 @@ async def test_learned_baseline_is_unknown_until_an_hour_of_samples(
     await run(hass, freezer, plug, 1)
     # 1 h at 50 W - 2 W, no Pi draw given.
     assert float(value(hass, SAVED)) == pytest.approx(0.048, abs=0.001)
+
+
+@pytest.mark.freeze_time("2026-11-24T10:00:00+01:00")
+async def test_savings_follow_the_price_entity(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+) -> None:
+    """A dynamic price (price entity) wins over the fixed 2.00 for savings too."""
+    hass.states.async_set("sensor.price", "0.5")
+    entry = await set_up_nas_plug(hass, nas, plug, price_entity="sensor.price")
+    await sleep(hass, entry, nas, plug)
+    await run(hass, freezer, plug, 1)
+
+    # 40 W baseline - 2 W standby for 1 h, less the first minute at the mean.
+    saved_wh = 38 - 19 * POLL / 3600
+    assert float(value(hass, SAVED)) == round(saved_wh / 1000, 3)
+    assert float(value(hass, SAVED_COST)) == round(saved_wh / 1000 * 0.5, 2)

@@ -40,7 +40,7 @@ from .insights import (
     project_month_cost,
 )
 from .nas_state import AWAKE_STATES, NasState, Transition
-from .plugs import PlugCoordinator, current_price, energy_value
+from .plugs import PlugCoordinator, current_price, current_tariff, energy_value
 from .recorder_stats import async_hourly_changes, cost_statistic_ids
 from .tariff import CostMeter, Tariff
 
@@ -200,7 +200,7 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
                 pi_watts=self._pi_watts(),
                 baseline_watts=self._baseline(),
             ),
-            self.tariff,
+            current_tariff(self.hass, self.config_entry.options, self.tariff),
             self._tz,
         )
 

@@ -286,14 +286,21 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
             await device.disconnect()
 
 
-def current_price(
-    hass: HomeAssistant, options: Mapping[str, Any], tariff: Tariff, moment: datetime
-) -> float:
-    """Return the price per kWh: the price entity if set and valid, else the tariff."""
+def current_tariff(
+    hass: HomeAssistant, options: Mapping[str, Any], tariff: Tariff
+) -> Tariff:
+    """Return the tariff in force: the price entity's if set and valid, else ours."""
     entity_id = options.get(CONF_PRICE_ENTITY)
     if entity_id and (state := hass.states.get(entity_id)) is not None:
         try:
-            return float(state.state)
+            return Tariff(float(state.state))
         except ValueError:
             pass
-    return tariff.price_at(moment)
+    return tariff
+
+
+def current_price(
+    hass: HomeAssistant, options: Mapping[str, Any], tariff: Tariff, moment: datetime
+) -> float:
+    """Return the price per kWh at ``moment`` under the tariff in force."""
+    return current_tariff(hass, options, tariff).price_at(moment)
