@@ -728,3 +728,19 @@ async def test_nas_ssh_down_keeps_files_and_raises_no_repair(
     )
     assert diagnostics["inbox"]["files"] == 1
     assert diagnostics["inbox"]["last_flush"]["error"] == "unreachable"
+
+
+async def test_a_failing_flush_is_logged_once(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    sshd: SshServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    coordinator = await setup_inbox()
+    write(inbox, "a.txt", b"a")
+    sshd.stop()
+    for _ in range(3):
+        await coordinator.async_flush()
+    failures = [r for r in caplog.records if "Inbox flush failed" in r.message]
+    assert [r.levelname for r in failures] == ["WARNING", "DEBUG", "DEBUG"]

@@ -301,7 +301,14 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
                 transport, moved = await self._async_move(scan.ready)
         except FlushError as err:
             error, moved = err, err.moved
-            _LOGGER.warning("Inbox flush failed: %s", err)
+            # Retried every minute while files wait: said once per new reason.
+            last = self.last_flush
+            repeated = last is not None and last.error is err.kind
+            _LOGGER.log(
+                logging.DEBUG if repeated else logging.WARNING,
+                "Inbox flush failed: %s",
+                err,
+            )
         except UpdateFailed as err:
             error = FlushError(FlushErrorKind.TRANSFER_FAILED, str(err))
         finally:
