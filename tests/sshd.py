@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 from dataclasses import dataclass
 import getpass
@@ -148,3 +149,25 @@ def sshd_fixture(tmp_path: Path, socket_enabled: None) -> Iterator[SshServer]:
     server = start_sshd(tmp_path / "sshd")
     yield server
     server.stop()
+
+
+def main() -> None:
+    """Run an sshd for scripts/develop and say what the inbox options need."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", type=Path, required=True, help="fresh folder")
+    args = parser.parse_args()
+    shutil.rmtree(args.dir, ignore_errors=True)
+    server = start_sshd(args.dir)
+    print(
+        f"Inbox SSH: host 127.0.0.1, port {server.port}, user {server.user}, "
+        f"folder on the NAS {server.remote_dir}, key file {server.client_key}",
+        flush=True,
+    )
+    try:
+        server.process.wait()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
