@@ -36,7 +36,7 @@ from custom_components.balupi.const import (
     ISSUE_INBOX_NO_TRANSPORT,
     SERVICE_FLUSH_INBOX,
 )
-from custom_components.balupi.inbox import InboxCoordinator
+from custom_components.balupi.inbox import FlushRecord, InboxCoordinator
 from custom_components.balupi.nas_state import NasState, Reason
 from custom_components.balupi.transfer import (
     PARTIAL_DIR,
@@ -455,10 +455,7 @@ async def test_unload_cancels_a_running_flush(
     sshd: SshServer,
 ) -> None:
     """Unloading mid-transfer loses nothing; the next flush finishes the job."""
-    coordinator = await setup_inbox()
-    expected = _fill_for_interruption(inbox)
-    task = coordinator.async_start_flush()
-    await _until_something_arrives(sshd.remote_dir)
+    task, expected = await _flush_under_way(setup_inbox, inbox, sshd)
 
     assert await hass.config_entries.async_unload(config_entry.entry_id)
 
@@ -477,10 +474,7 @@ async def test_connection_cut_midway_loses_nothing(
     sshd: SshServer,
     transport: str,
 ) -> None:
-    coordinator = await setup_inbox()
-    expected = _fill_for_interruption(inbox)
-    task = coordinator.async_start_flush()
-    await _until_something_arrives(sshd.remote_dir)
+    task, expected = await _flush_under_way(setup_inbox, inbox, sshd)
 
     sshd.kill_sessions()
     record = await task
@@ -491,6 +485,17 @@ async def test_connection_cut_midway_loses_nothing(
     assert record.files == len(expected) - len(tree(inbox))
     await flush(hass)
     _assert_all_arrived(inbox, sshd.remote_dir, expected)
+
+
+async def _flush_under_way(
+    setup_inbox: Setup, inbox: Path, sshd: SshServer
+) -> tuple[asyncio.Task[FlushRecord], dict[str, bytes]]:
+    """Start a flush of a full inbox; return once its first bytes arrived."""
+    coordinator = await setup_inbox()
+    expected = _fill_for_interruption(inbox)
+    task = coordinator.async_start_flush()
+    await _until_something_arrives(sshd.remote_dir)
+    return task, expected
 
 
 def _fill_for_interruption(inbox: Path) -> dict[str, bytes]:
