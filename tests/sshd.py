@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 import getpass
 import os
@@ -21,10 +21,10 @@ SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
 
 
-def keygen(path: Path) -> str:
-    """Create an ed25519 key pair; return the public key as "type base64"."""
+def keygen(path: Path, kind: str = "ed25519") -> str:
+    """Create a key pair; return the public key as "type base64"."""
     subprocess.run(
-        [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
+        [SSH_KEYGEN, "-q", "-t", kind, "-N", "", "-f", str(path)],
         check=True,
     )
     return " ".join(path.with_suffix(".pub").read_text().split()[:2])
@@ -89,12 +89,20 @@ def _descendants(pid: int) -> list[tuple[int, str]]:
     return found
 
 
-def start_sshd(directory: Path, *, sftp: bool = True) -> SshServer:
-    """Start sshd in ``directory``; the test user may log in with the user key."""
+def start_sshd(
+    directory: Path, *, sftp: bool = True, more_host_keys: Sequence[str] = ()
+) -> SshServer:
+    """Start sshd in ``directory``; the test user may log in with the user key.
+
+    ``host_key`` is its ed25519 key; ``more_host_keys`` (e.g. "rsa") are
+    offered too, as on a real NAS.
+    """
     if not Path(SSHD).exists():
         pytest.skip("OpenSSH server (sshd) is not installed")
     directory.mkdir(parents=True, exist_ok=True)
     host_key = keygen(directory / "host_key")
+    for kind in more_host_keys:
+        keygen(directory / f"host_key_{kind}", kind)
     client_key = directory / "client_key"
     authorized = keygen(client_key)
     (directory / "authorized_keys").write_text(authorized + "\n")
@@ -106,6 +114,7 @@ def start_sshd(directory: Path, *, sftp: bool = True) -> SshServer:
         f"Port {port}",
         "ListenAddress 127.0.0.1",
         f"HostKey {directory / 'host_key'}",
+        *(f"HostKey {directory / f'host_key_{kind}'}" for kind in more_host_keys),
         f"AuthorizedKeysFile {directory / 'authorized_keys'}",
         f"PidFile {directory / 'sshd.pid'}",
         "StrictModes no",

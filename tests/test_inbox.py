@@ -41,6 +41,7 @@ from custom_components.balupi.nas_state import NasState, Reason
 from custom_components.balupi.transfer import (
     PARTIAL_DIR,
     SFTP_TEMP_SUFFIX,
+    async_fetch_host_key,
     reported_files,
     rsync_command,
     scan_inbox,
@@ -749,3 +750,14 @@ async def test_a_failing_flush_is_logged_once(
         await coordinator.async_flush()
     failures = [r for r in caplog.records if "Inbox flush failed" in r.message]
     assert [r.levelname for r in failures] == ["WARNING", "DEBUG", "DEBUG"]
+
+
+async def test_the_ed25519_host_key_is_offered_for_pinning(
+    tmp_path: Path, socket_enabled: None
+) -> None:
+    """A NAS with RSA, ECDSA and ed25519 keys: the user is shown ed25519's."""
+    server = start_sshd(tmp_path / "nas", more_host_keys=("rsa", "ecdsa"))
+    try:
+        assert await async_fetch_host_key("127.0.0.1", server.port) == server.host_key
+    finally:
+        server.stop()

@@ -27,6 +27,16 @@ import asyncssh
 # ssh checks the pinned key under this name, so the known-hosts line does not
 # depend on how the host is written ([host]:port, IPv6 brackets).
 HOST_KEY_ALIAS = "balupi-nas"
+# The key offered for pinning: ed25519 first, as OpenSSH prefers it and as
+# the README's fingerprint check (ssh_host_ed25519_key.pub) expects.
+HOST_KEY_PREFERENCE = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+)
 PARTIAL_DIR = ".balupi-partial"
 SFTP_TEMP_SUFFIX = ".balupi-partial"
 CONNECT_TIMEOUT = 10
@@ -181,7 +191,9 @@ def host_key_fingerprint(host_key: str) -> str:
 async def async_fetch_host_key(host: str, port: int) -> str:
     """Ask the server for its host key, for the user to confirm and pin."""
     async with asyncio.timeout(CONNECT_TIMEOUT):
-        key = await asyncssh.get_server_host_key(host, port, config=[])
+        key = await asyncssh.get_server_host_key(
+            host, port, config=[], server_host_key_algs=HOST_KEY_PREFERENCE
+        )
     if key is None:
         raise OSError(f"{host}:{port} offered no host key")
     # The comment asyncssh may add is not part of the key.
