@@ -67,6 +67,17 @@ def hass_config_dir(hass_tmp_config_dir: str) -> str:
     return hass_tmp_config_dir
 
 
+def load_blueprint(name: str) -> Blueprint:
+    """Load a shipped blueprint with Home Assistant's own machinery."""
+    path = SHIPPED / f"{name}.yaml"
+    return Blueprint(
+        yaml_util.load_yaml_dict(path),
+        path=str(path),
+        expected_domain=automation.DOMAIN,
+        schema=BLUEPRINT_SCHEMA,
+    )
+
+
 def use_blueprint(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {
         "alias": name,
@@ -83,13 +94,7 @@ def test_every_blueprint_is_covered() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_blueprint_loads(name: str) -> None:
-    path = SHIPPED / f"{name}.yaml"
-    blueprint = Blueprint(
-        yaml_util.load_yaml_dict(path),
-        path=str(path),
-        expected_domain=automation.DOMAIN,
-        schema=BLUEPRINT_SCHEMA,
-    )
+    blueprint = load_blueprint(name)
     # Runs on the Home Assistant version the tests use.
     assert blueprint.validate() is None
     for key, definition in blueprint.inputs.items():
@@ -101,12 +106,7 @@ def test_blueprint_loads(name: str) -> None:
 
 
 def test_inputs_are_substituted() -> None:
-    path = SHIPPED / "wake_on_schedule.yaml"
-    blueprint = Blueprint(
-        yaml_util.load_yaml_dict(path),
-        expected_domain=automation.DOMAIN,
-        schema=BLUEPRINT_SCHEMA,
-    )
+    blueprint = load_blueprint("wake_on_schedule")
     inputs = BlueprintInputs(
         blueprint,
         use_blueprint("wake_on_schedule", {"nas_device": "abc", "weekdays": ["sat"]}),
@@ -524,11 +524,7 @@ async def test_monthly_report_reaches_the_phone_on_the_first(
 
 
 async def test_monthly_report_message_with_figures(hass: HomeAssistant) -> None:
-    blueprint = Blueprint(
-        yaml_util.load_yaml_dict(SHIPPED / "monthly_energy_report.yaml"),
-        expected_domain=automation.DOMAIN,
-        schema=BLUEPRINT_SCHEMA,
-    )
+    blueprint = load_blueprint("monthly_energy_report")
     inputs = BlueprintInputs(
         blueprint,
         use_blueprint(

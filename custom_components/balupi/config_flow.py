@@ -529,13 +529,10 @@ class BalupiOptionsFlow(OptionsFlow):
         for key in (CONF_SSH_USER, CONF_REMOTE_PATH, CONF_KEY_PATH):
             if not values.get(key):
                 errors[key] = "required_for_inbox"
-        folder = Path(values[CONF_INBOX_PATH])
-        if not folder.is_absolute() or not self.hass.config.is_allowed_path(
-            str(folder)
+        if folder_error := await self.hass.async_add_executor_job(
+            _inbox_folder_error, self.hass, Path(values[CONF_INBOX_PATH])
         ):
-            errors[CONF_INBOX_PATH] = "inbox_not_allowed"
-        elif not await self.hass.async_add_executor_job(folder.is_dir):
-            errors[CONF_INBOX_PATH] = "inbox_not_found"
+            errors[CONF_INBOX_PATH] = folder_error
         if CONF_KEY_PATH not in errors:
             try:
                 await self.hass.async_add_executor_job(
@@ -585,6 +582,15 @@ class BalupiOptionsFlow(OptionsFlow):
             if key not in replaces
         }
         return self.async_create_entry(data=options | values)
+
+
+def _inbox_folder_error(hass: HomeAssistant, folder: Path) -> str | None:
+    """Check the inbox folder (file-system access: run in the executor)."""
+    if not folder.is_absolute() or not hass.config.is_allowed_path(str(folder)):
+        return "inbox_not_allowed"
+    if not folder.is_dir():
+        return "inbox_not_found"
+    return None
 
 
 INBOX_KEYS = (
