@@ -77,7 +77,7 @@ def insights_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
 
 
 class InsightsCoordinator(DataUpdateCoordinator[Insights]):
-    """Account awake time, savings and month costs; recompute every minute."""
+    """Account awake time, savings and month costs; publish them every 5 minutes."""
 
     config_entry: BalupiConfigEntry
 
@@ -149,7 +149,7 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
             )
             self._last_nas_sample = (transition.at, last[1])
         self._store.async_delay_save(self._data_to_save, INSIGHTS_SAVE_DELAY)
-        # A state change shows at once; poll results wait for the minute tick.
+        # A state change shows at once; poll results wait for the next tick.
         self.async_set_updated_data(self._compute(dt_util.now()))
 
     @callback
@@ -166,7 +166,7 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
             watts = energy_value(plug.data, "current_consumption")
             if watts is not None:
                 self._account_nas(now, watts)
-        # Shown on the next minute tick: publishing every poll of every plug
+        # Shown on the next tick (5 min): publishing every poll of every plug
         # would write a state row per sensor and poll into the recorder.
         self._store.async_delay_save(self._data_to_save, INSIGHTS_SAVE_DELAY)
 
