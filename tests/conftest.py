@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
+from functools import partial
+import threading
 import time
 from typing import Any
 
@@ -26,6 +28,7 @@ from custom_components.balupi.const import (
     DEFAULT_HEALTH_PATH,
     DOMAIN,
 )
+from homeassistant import block_async_io
 from homeassistant.const import (
     CONF_BROADCAST_ADDRESS,
     CONF_BROADCAST_PORT,
@@ -35,6 +38,9 @@ from homeassistant.const import (
     CONF_URL,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.frame import MissingIntegrationFrame, get_integration_frame
+from homeassistant.util import loop as loop_util
+from homeassistant.util.loop import protect_loop
 
 from .fakes.nas_simulator import NasSimulator
 
@@ -48,6 +54,60 @@ def auto_enable_custom_integrations(
 ) -> Generator[None]:
     """Load integrations from custom_components in every test."""
     return
+
+
+@pytest.fixture(autouse=True)
+def detect_blocking_calls(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Generator[None]:
+    """Fail a test in which BaluPi blocks the event loop.
+
+    Home Assistant leaves most of its blocking-call detection off under pytest
+    (open, scandir, Path.read_text, import_module, ...). Here all of it is on
+    while an event loop runs, as in a real Home Assistant, and any "Detected
+    blocking call" that Home Assistant attributes to this integration fails
+    the test.
+    """
+    loop_thread = threading.get_ident()
+    # Home Assistant warns once per code line and process: each test starts afresh.
+    monkeypatch.setattr(loop_util, "_PREVIOUSLY_REPORTED", set())
+    for call in block_async_io._BLOCKING_CALLS:
+        monkeypatch.setattr(
+            call.object,
+            call.function,
+            protect_loop(
+                call.original_func,
+                loop_thread_id=loop_thread,
+                strict=call.strict,
+                strict_core=call.strict_core,
+                check_allowed=partial(_not_ours, call.check_allowed),
+            ),
+        )
+    yield
+    blocking = [
+        record.getMessage()
+        for phase in ("setup", "call", "teardown")
+        for record in caplog.get_records(phase)
+        if record.getMessage().startswith("Detected blocking call")
+        and "integration 'balupi'" in record.getMessage()
+    ]
+    assert not blocking, blocking[0]
+
+
+def _not_ours(
+    allowed: Callable[[dict[str, Any]], bool] | None, mapped_args: dict[str, Any]
+) -> bool:
+    """Let a call through unless BaluPi makes it inside a running event loop.
+
+    Sync tests and fixtures run no loop, and the tests' own helpers may block
+    (starting sshd, stopping pihole-FTL): only the integration is judged.
+    """
+    try:
+        asyncio.get_running_loop()
+        get_integration_frame()
+    except RuntimeError, MissingIntegrationFrame:
+        return True
+    return allowed is not None and allowed(mapped_args)
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ from typing import IO, Any
 import aiohttp
 import pytest
 
+from .real_parts import missing_real_part
+
 from custom_components.balupi.pihole import PiholeClient
 
 RUN = Path(__file__).parents[2] / "shared" / "pihole-ftl" / "run"
@@ -166,7 +168,7 @@ def pihole_fixture(
 ) -> Generator[PiholeProcess]:
     """A running pihole-FTL; ``indirect`` parameters: ``{"app_sudo": True}``."""
     if not RUN.exists():
-        pytest.skip(f"pihole-FTL runner not found at {RUN}")
+        missing_real_part(f"pihole-FTL runner not found at {RUN}")
     options: dict[str, Any] = getattr(request, "param", {})
     instance = PiholeProcess(tmp_path / "pihole", **options)
     instance.start()

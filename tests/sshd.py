@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 import getpass
@@ -15,6 +16,8 @@ import subprocess
 import time
 
 import pytest
+
+from .real_parts import missing_real_part
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 # Absolute, so tests that hide rsync by emptying PATH can still make keys.
@@ -57,7 +60,9 @@ class SshServer:
         """
         for pid, command in _descendants(self.process.pid):
             if command.startswith("sshd"):
-                os.kill(pid, signal.SIGKILL)
+                # A session may end by itself between the listing and the kill.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         """Stop the server and its sessions."""
@@ -98,7 +103,7 @@ def start_sshd(
     offered too, as on a real NAS.
     """
     if not Path(SSHD).exists():
-        pytest.skip("OpenSSH server (sshd) is not installed")
+        missing_real_part("OpenSSH server (sshd) is not installed")
     directory.mkdir(parents=True, exist_ok=True)
     host_key = keygen(directory / "host_key")
     for kind in more_host_keys:

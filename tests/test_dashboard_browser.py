@@ -58,6 +58,7 @@ from .fakes.nas_simulator import Mode, NasSimulator
 from .fakes.tapo_plug import DEFAULT_PASSWORD, FakeTapoPlug
 from .nas_signer import COMING_ONLINE, GOING_OFFLINE, signed_call, snapshot_v1
 from .pihole import RUN as PIHOLE_RUN, PiholeProcess
+from .real_parts import missing_real_part
 from .sshd import SshServer, start_sshd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,10 +121,11 @@ def power_sensor(index: int) -> str:
     return f"sensor.tapo_plug_{index + 1}_power"
 
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"Debian's chromium is not at {CHROMIUM} (scripts/browser installs it)",
-)
+@pytest.fixture(autouse=True)
+def chromium() -> None:
+    """Debian's Chromium, which Playwright drives (no browser download)."""
+    if not CHROMIUM.exists():
+        missing_real_part(f"Debian's chromium is not at {CHROMIUM} (scripts/browser)")
 
 
 @pytest.fixture(name="frontend", scope="module")

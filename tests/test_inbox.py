@@ -52,6 +52,7 @@ from homeassistant.helpers import issue_registry as ir
 
 from .conftest import SECRET
 from .nas_signer import COMING_ONLINE, signed_call
+from .real_parts import missing_real_part
 from .sshd import SSH_KEYGEN, SshServer, keygen, sshd_fixture, start_sshd
 
 __all__ = ["sshd_fixture"]
@@ -129,7 +130,7 @@ def transport(request: pytest.FixtureRequest) -> str:
     if request.param == "sftp":
         request.getfixturevalue("no_rsync")
     elif RSYNC is None:
-        pytest.skip("rsync is not installed")
+        missing_real_part("rsync is not installed")
     return str(request.param)
 
 
@@ -222,8 +223,9 @@ def test_out_format_names_regular_files_only() -> None:
     }
 
 
-@pytest.mark.skipif(RSYNC is None, reason="rsync is not installed")
 async def test_rsync_into_a_local_target(tmp_path: Path) -> None:
+    if RSYNC is None:
+        missing_real_part("rsync is not installed")
     from custom_components.balupi.transfer import async_rsync  # noqa: PLC0415
 
     root, target = tmp_path / "inbox", tmp_path / "target"
@@ -402,7 +404,7 @@ async def test_three_triggers_at_once_make_one_run(
     sshd: SshServer,
 ) -> None:
     if RSYNC is None:
-        pytest.skip("rsync is not installed")
+        missing_real_part("rsync is not installed")
     coordinator = await setup_inbox()
     for index in range(200):
         write(inbox, f"f{index:03}.txt", content(str(index)))
@@ -716,7 +718,7 @@ async def test_nas_ssh_down_keeps_files_and_raises_no_repair(
     config_entry: MockConfigEntry,
 ) -> None:
     if RSYNC is None:
-        pytest.skip("rsync is not installed")
+        missing_real_part("rsync is not installed")
     await setup_inbox()
     write(inbox, "a.txt", b"a")
     sshd.stop()
@@ -761,3 +763,12 @@ async def test_the_ed25519_host_key_is_offered_for_pinning(
         assert await async_fetch_host_key("127.0.0.1", server.port) == server.host_key
     finally:
         server.stop()
+
+
+def test_cutting_sessions_tolerates_one_that_already_ended(
+    sshd: SshServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that exits between listing and kill is not an error."""
+    gone = 2**22 + 1  # above the default pid_max: no such process
+    monkeypatch.setattr("tests.sshd._descendants", lambda pid: [(gone, "sshd-session")])
+    sshd.kill_sessions()

@@ -28,6 +28,7 @@ from custom_components.balupi.nas_state import NasState
 from custom_components.balupi.transfer import FlushErrorKind
 from homeassistant.const import Platform, __version__ as ha_version
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 
 from .conftest import setup_entry
 
@@ -488,3 +489,14 @@ async def test_actions_are_described_and_have_icons(
             assert texts["fields"][field]["name"], (action, field)
             assert texts["fields"][field]["description"], (action, field)
         assert icons[action]["service"].startswith("mdi:"), action
+
+
+async def test_no_module_passes_for_the_repairs_platform(
+    hass: HomeAssistant, config_entry: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A module named repairs.py would be taken for a fix-flow platform."""
+    assert await async_setup_component(hass, "repairs", {})
+    await setup_entry(hass, config_entry)
+    platforms = hass.data["repairs"]["platforms"]
+    assert await platforms.async_get_platform(const.DOMAIN) is None
+    assert "Error processing repairs platform" not in caplog.text

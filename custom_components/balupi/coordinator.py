@@ -56,7 +56,7 @@ from .const import (
 )
 from .heartbeat import HeartbeatPolicy, HeartbeatSettings, PowerHint, PowerThresholds
 from .nas_state import NasLifecycle, NasState, Reason, Transition
-from .repairs import async_set_issue
+from .issues import async_set_issue
 from .snapshot import SUPPORTED_VERSION, Snapshot
 from .wol import async_send_magic_packet
 

@@ -44,7 +44,7 @@ from .pihole import (
     PiholeRateLimitedError,
     PiholeSeatsExceededError,
 )
-from .repairs import async_set_issue
+from .issues import async_set_issue
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from .const import (
     STORAGE_VERSION,
 )
 from .nas_state import NasState, Reason, Transition
-from .repairs import async_set_issue
+from .issues import async_set_issue
 from .transfer import (
     RSYNC_OK,
     FlushError,
