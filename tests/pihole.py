@@ -27,9 +27,9 @@ from typing import IO, Any
 import aiohttp
 import pytest
 
-from .real_parts import missing_real_part
-
 from custom_components.balupi.pihole import PiholeClient
+
+from .real_parts import missing_real_part
 
 RUN = Path(__file__).parents[2] / "shared" / "pihole-ftl" / "run"
 PASSWORD = "balupi-test-pw"

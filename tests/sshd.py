@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 from collections.abc import Iterator, Sequence
+import contextlib
 from dataclasses import dataclass
 import getpass
 import os

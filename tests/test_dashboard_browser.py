@@ -122,7 +122,7 @@ def power_sensor(index: int) -> str:
 
 
 @pytest.fixture(autouse=True)
-def chromium() -> None:
+def chromium_installed() -> None:
     """Debian's Chromium, which Playwright drives (no browser download)."""
     if not CHROMIUM.exists():
         missing_real_part(f"Debian's chromium is not at {CHROMIUM} (scripts/browser)")

@@ -55,8 +55,8 @@ from .const import (
     STORAGE_VERSION,
 )
 from .heartbeat import HeartbeatPolicy, HeartbeatSettings, PowerHint, PowerThresholds
-from .nas_state import NasLifecycle, NasState, Reason, Transition
 from .issues import async_set_issue
+from .nas_state import NasLifecycle, NasState, Reason, Transition
 from .snapshot import SUPPORTED_VERSION, Snapshot
 from .wol import async_send_magic_packet
 

@@ -34,6 +34,7 @@ from .const import (
     STORAGE_VERSION,
 )
 from .data import BalupiConfigEntry, DnsTarget
+from .issues import async_set_issue
 from .nas_state import NasState, Reason, Transition
 from .pihole import (
     PiholeAuthError,
@@ -44,7 +45,6 @@ from .pihole import (
     PiholeRateLimitedError,
     PiholeSeatsExceededError,
 )
-from .issues import async_set_issue
 
 _LOGGER = logging.getLogger(__name__)
 

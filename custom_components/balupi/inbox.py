@@ -40,8 +40,8 @@ from .const import (
     ISSUE_INBOX_NO_TRANSPORT,
     STORAGE_VERSION,
 )
-from .nas_state import NasState, Reason, Transition
 from .issues import async_set_issue
+from .nas_state import NasState, Reason, Transition
 from .transfer import (
     RSYNC_OK,
     FlushError,
