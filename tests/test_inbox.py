@@ -770,5 +770,7 @@ def test_cutting_sessions_tolerates_one_that_already_ended(
 ) -> None:
     """A session that exits between listing and kill is not an error."""
     gone = 2**22 + 1  # above the default pid_max: no such process
-    monkeypatch.setattr("tests.sshd._descendants", lambda _pid: [(gone, "sshd-session")])
+    monkeypatch.setattr(
+        "tests.sshd._descendants", lambda _pid: [(gone, "sshd-session")]
+    )
     sshd.kill_sessions()
