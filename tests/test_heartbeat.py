@@ -11,6 +11,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.balupi.const import EVENT_NAS_STATE_CHANGED
 from custom_components.balupi.nas_state import NasState
+from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 
 from .conftest import advance, settle, setup_entry
@@ -135,7 +136,9 @@ async def test_nas_asleep_at_start_becomes_offline(
 ) -> None:
     nas.mode = Mode.ERROR
     await setup_entry(hass, config_entry)
-    assert nas_state(hass) == NasState.UNKNOWN
+    # Not yet known is Home Assistant's own "unknown" (no value), not an option.
+    assert nas_state(hass) == STATE_UNKNOWN
+    assert STATE_UNKNOWN not in hass.states.get(STATE).attributes["options"]
     await advance(hass, freezer, 5)
     assert nas_state(hass) == NasState.OFFLINE
     version = hass.states.get("sensor.baluhost_nas_version")

@@ -72,8 +72,11 @@ SENSORS: tuple[NasSensorEntityDescription, ...] = (
         key="nas_state",
         translation_key="nas_state",
         device_class=SensorDeviceClass.ENUM,
-        options=[state.value for state in NasState],
-        value_fn=lambda status: status.state.value,
+        # Not known yet is Home Assistant's own unknown (no value), no option.
+        options=[state.value for state in NasState if state is not NasState.UNKNOWN],
+        value_fn=lambda status: (
+            None if status.state is NasState.UNKNOWN else status.state.value
+        ),
     ),
     NasSensorEntityDescription(
         key="state_since",
