@@ -168,8 +168,12 @@ def pihole_fixture(tmp_path: Path) -> Generator[PiholeProcess | None]:
 
 @pytest.fixture(name="inbox")
 def inbox_fixture(tmp_path: Path) -> Path:
-    """The Pi's inbox folder, with files that wait for the NAS."""
-    inbox = tmp_path / "inbox"
+    """The Pi's inbox folder, with files that wait for the NAS.
+
+    Under the config folder's media/, as in scripts/develop: Home Assistant
+    allows it without allowlist_external_dirs.
+    """
+    inbox = tmp_path / "config" / "media" / "inbox"
     old = time.time() - 3600
     for name in INBOX_FILES:
         (inbox / name).parent.mkdir(parents=True, exist_ok=True)
@@ -191,11 +195,7 @@ async def home_assistant_fixture(
     frontend: None, socket_enabled: None, tmp_path: Path, inbox: Path
 ) -> AsyncGenerator[HomeAssistantProcess]:
     """Home Assistant with scripts/develop's configuration and dashboard."""
-    async with home_assistant(
-        tmp_path / "config",
-        configuration=ROOT / "config" / "configuration.yaml",
-        allow_dirs=[inbox],
-    ) as hass:
+    async with home_assistant(tmp_path / "config", develop=True) as hass:
         yield hass
 
 

@@ -13,12 +13,13 @@ would otherwise send UDP broadcasts into the machine's LAN.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 import contextlib
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 import os
 from pathlib import Path
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +27,6 @@ import sys
 from typing import Any
 
 import aiohttp
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = "dev"
@@ -53,31 +53,42 @@ logger:
 """
 
 
-def _from_configuration(source: Path, port: int, allow_dirs: Sequence[Path]) -> str:
-    """Return ``source`` (e.g. config/configuration.yaml) served on ``port``.
+DEVELOP_CONFIG = ROOT / "config"
 
-    The API and onboarding are added, and YAML dashboards are read from where
-    ``source`` points, so a test sees the dashboards of this checkout.
-    ``allow_dirs`` go to allowlist_external_dirs (an inbox folder, say).
+
+def _copy_develop_config(config_dir: Path) -> None:
+    """Make ``config_dir`` hold exactly what scripts/develop runs.
+
+    configuration.yaml is copied byte for byte and the links beside it
+    (config/dashboards) point where they point in the checkout. Only the port
+    differs, and that is not in the YAML: SETUP_PORT picks it.
     """
-    config = yaml.safe_load(source.read_text()) or {}
-    if allow_dirs:
-        config.setdefault("homeassistant", {})["allowlist_external_dirs"] = [
-            str(path) for path in allow_dirs
-        ]
-    config["http"] = (config.get("http") or {}) | {
-        "server_host": "127.0.0.1",
-        "server_port": port,
-    }
-    config.setdefault("api", None)
-    config.setdefault("onboarding", None)
-    dashboards = (config.get("lovelace") or {}).get("dashboards") or {}
-    for dashboard in dashboards.values():
-        if "filename" in dashboard:
-            dashboard["filename"] = str(
-                (source.parent / dashboard["filename"]).resolve()
-            )
-    return yaml.safe_dump(config, sort_keys=False)
+    shutil.copyfile(
+        DEVELOP_CONFIG / "configuration.yaml", config_dir / "configuration.yaml"
+    )
+    for link in DEVELOP_CONFIG.iterdir():
+        if link.is_symlink():
+            (config_dir / link.name).symlink_to(link.resolve())
+
+
+# Loggers that report a configuration Home Assistant refuses, or a failing
+# setup; other errors (no ffmpeg or libturbojpeg on this machine) are not ours.
+CONFIG_LOGGERS = (
+    "homeassistant.config",
+    "homeassistant.setup",
+    "homeassistant.bootstrap",
+    "homeassistant.loader",
+    "custom_components.balupi",
+)
+
+
+def startup_errors(log: Path) -> list[str]:
+    """Return the ERROR lines about the configuration or a failed setup."""
+    return [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if " ERROR " in line and any(f"[{name}" in line for name in CONFIG_LOGGERS)
+    ]
 
 
 def free_port() -> int:
@@ -197,22 +208,23 @@ async def home_assistant(
     *,
     port: int | None = None,
     extra_config: str = "",
-    configuration: Path | None = None,
-    allow_dirs: Sequence[Path] = (),
+    develop: bool = False,
 ) -> AsyncIterator[HomeAssistantProcess]:
     """Run Home Assistant on 127.0.0.1 until the block ends.
 
-    With ``configuration`` (a configuration.yaml) its settings are used instead
-    of the minimal ones here; ``extra_config`` is appended either way.
+    With ``develop`` it runs scripts/develop's configuration unchanged (and
+    fails if Home Assistant logs an error while starting); otherwise a
+    minimal one plus ``extra_config``.
     """
     port = port or free_port()
     config_dir.mkdir(parents=True, exist_ok=True)
-    if configuration is None:
-        text = CONFIG.format(port=port, extra=extra_config)
+    if develop:
+        _copy_develop_config(config_dir)
     else:
-        text = _from_configuration(configuration, port, allow_dirs) + extra_config
-    (config_dir / "configuration.yaml").write_text(text)
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
+        (config_dir / "configuration.yaml").write_text(
+            CONFIG.format(port=port, extra=extra_config)
+        )
+    env = os.environ | {"PYTHONPATH": str(ROOT), "SETUP_PORT": str(port)}
     log = (config_dir / "hass.out").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.ha_instance", "-c", str(config_dir)],
@@ -227,6 +239,10 @@ async def home_assistant(
             await _wait_until_up(session, url)
             token = await _onboard(session, url)
             await _confirm_http_config(session, url, token)
+        if develop and (errors := startup_errors(config_dir / "hass.out")):
+            raise RuntimeError(
+                "Home Assistant logged errors at startup:\n" + "\n".join(errors)
+            )
         yield HomeAssistantProcess(url, token, process)
     finally:
         with contextlib.suppress(ProcessLookupError):
