@@ -9,6 +9,7 @@ import itertools
 import json
 import logging
 import time
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
 
@@ -39,6 +40,7 @@ from custom_components.balupi.handshake import (
     signature_matches,
 )
 from custom_components.balupi.nas_state import NasState
+from custom_components.balupi.views import _RejectionLog
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 
@@ -697,3 +699,35 @@ async def test_malformed_calls_get_a_json_refusal_and_change_nothing(
     assert refused
     assert set(refused.values()) == {1}
 
+
+async def test_a_flood_from_many_senders_logs_a_bounded_number_of_lines(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    post: Post,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = (await hass_client_no_auth()).server.port
+    headers = _headers(str(int(time.time())).encode(), b"0" * 64)
+    # Every 127.x.y.z is this host's loopback: 600 real, distinct senders.
+    for sender in range(600):
+        source = f"127.0.{1 + sender // 250}.{1 + sender % 250}"
+        status, _ = await raw_post(port, COMING_ONLINE, headers, b"", source=source)
+        assert status == 401
+    warnings = [
+        record
+        for record in caplog.records
+        if record.levelno >= logging.WARNING
+        and record.getMessage().startswith("Refused handshake")
+    ]
+    assert 0 < len(warnings) <= 257
+
+
+def test_rejection_log_memory_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    log = _RejectionLog()
+    err = HandshakeRejectedError(Rejection.BAD_SIGNATURE)
+    for sender in range(20_000):
+        request = SimpleNamespace(remote=f"2001:db8::{sender:x}", path=COMING_ONLINE)
+        log.rejected(request, err)  # type: ignore[arg-type]
+    assert len(log._logged) <= 256
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) <= 257

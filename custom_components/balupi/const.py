@@ -85,6 +85,9 @@ EVENT_NAS_COMING_ONLINE: Final = "balupi_nas_coming_online"
 
 # The NAS waits 10 s for the going-offline reply; DNS gets at most this long.
 DNS_REPLY_BUDGET: Final = 5.0
+# Senders (and reasons) whose refused handshakes are remembered, so each is
+# logged once; a home network has a handful.
+MAX_LOGGED_REJECTIONS: Final = 256
 
 STORAGE_VERSION: Final = 1
 

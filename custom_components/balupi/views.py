@@ -8,6 +8,7 @@ attacker. Nothing changes before a call is fully verified.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Mapping
 from http import HTTPStatus
 import logging
@@ -28,6 +29,7 @@ from .const import (
     DOMAIN,
     EVENT_NAS_COMING_ONLINE,
     EVENT_NAS_GOING_OFFLINE,
+    MAX_LOGGED_REJECTIONS,
 )
 from .data import BalupiConfigEntry, DnsTarget
 from .handshake import (
@@ -93,15 +95,34 @@ async def _read_capped(request: web.Request) -> bytes:
 
 
 class _RejectionLog:
-    """Log each kind of rejection once per remote address until a call succeeds."""
+    """Log each kind of rejection once per remote address until a call succeeds.
+
+    The senders are not authenticated, and an IPv6 sender has addresses without
+    end: only the most recent ones are remembered. Once that many are, newcomers
+    are a flood and go to the debug log, after one warning that says so.
+    """
 
     def __init__(self) -> None:
-        self._logged: set[tuple[str | None, Rejection]] = set()
+        self._logged: OrderedDict[tuple[str | None, Rejection], None] = OrderedDict()
 
     def rejected(self, request: web.Request, err: HandshakeRejectedError) -> None:
         key = (request.remote, err.rejection)
-        level = logging.DEBUG if key in self._logged else logging.WARNING
-        self._logged.add(key)
+        level = logging.WARNING
+        if key in self._logged:
+            self._logged.move_to_end(key)
+            level = logging.DEBUG
+        elif len(self._logged) < MAX_LOGGED_REJECTIONS:
+            self._logged[key] = None
+            if len(self._logged) == MAX_LOGGED_REJECTIONS:
+                _LOGGER.warning(
+                    "Refused handshakes from %s senders; refusals of further "
+                    "senders are logged at debug level",
+                    MAX_LOGGED_REJECTIONS,
+                )
+        else:
+            self._logged.popitem(last=False)
+            self._logged[key] = None
+            level = logging.DEBUG
         _LOGGER.log(
             level,
             "Refused handshake %s from %s: %s",
@@ -111,7 +132,8 @@ class _RejectionLog:
         )
 
     def accepted(self, request: web.Request) -> None:
-        self._logged = {key for key in self._logged if key[0] != request.remote}
+        for key in [key for key in self._logged if key[0] == request.remote]:
+            del self._logged[key]
 
 
 class _SignedView(HomeAssistantView):
