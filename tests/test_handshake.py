@@ -45,7 +45,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 
 from .conftest import SECRET, setup_entry
-from .fakes.nas_simulator import NasSimulator
+from .fakes.nas_simulator import Mode, NasSimulator
 from .nas_signer import COMING_ONLINE, GOING_OFFLINE, signed_call, snapshot_v1
 
 STATE = "sensor.baluhost_nas_state"
@@ -379,6 +379,22 @@ async def test_replayed_call_is_refused(
     first = await post(COMING_ONLINE, headers=headers, data=body)
     assert first.status == 200
     await post(GOING_OFFLINE, snapshot_v1())
+    again = await post(COMING_ONLINE, headers=headers, data=body)
+    assert again.status == 409
+    assert (await again.json())["error"] == "replayed"
+    assert state(hass) == NasState.OFFLINE
+
+
+async def test_replay_is_refused_after_a_reload(
+    hass: HomeAssistant, post: Post, config_entry: MockConfigEntry, nas: NasSimulator
+) -> None:
+    headers, body = signed_call(SECRET, COMING_ONLINE)
+    assert (await post(COMING_ONLINE, headers=headers, data=body)).status == 200
+    await post(GOING_OFFLINE, snapshot_v1())
+    nas.mode = Mode.ERROR
+    # Any options change reloads the entry.
+    assert await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done()
     again = await post(COMING_ONLINE, headers=headers, data=body)
     assert again.status == 409
     assert (await again.json())["error"] == "replayed"

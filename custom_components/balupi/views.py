@@ -31,11 +31,12 @@ from .const import (
     EVENT_NAS_GOING_OFFLINE,
     MAX_LOGGED_REJECTIONS,
 )
-from .data import BalupiConfigEntry, DnsTarget
+from .data import DATA_REPLAY_GUARD, BalupiConfigEntry, DnsTarget
 from .handshake import (
     MAX_BODY,
     HandshakeRejectedError,
     Rejection,
+    ReplayGuard,
     SignedCall,
     parse_json,
     verify,
@@ -53,6 +54,7 @@ type JsonDict = dict[str, Any]
 @callback
 def async_register_views(hass: HomeAssistant) -> None:
     """Register the views once; each request looks up the loaded entries."""
+    hass.data[DATA_REPLAY_GUARD] = ReplayGuard()
     for view in (
         GoingOfflineView(),
         ComingOnlineView(),
@@ -157,7 +159,7 @@ class _SignedView(HomeAssistantView):
             body = await _read_capped(request)
             entry, call = self._verify(entries, request, body)
             payload = self._payload(call)
-            entry.runtime_data.replay_guard.check_and_remember(
+            hass.data[DATA_REPLAY_GUARD].check_and_remember(
                 call.signature, call.timestamp, time.time()
             )
         except HandshakeRejectedError as err:
