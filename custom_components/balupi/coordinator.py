@@ -174,7 +174,9 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         self.policy = HeartbeatPolicy(self.settings)
         self.version: str | None = None
         self.last_seen: datetime | None = None
-        self._unresponsive = False
+        # Unknown until the first verdict: the issue may survive from before a
+        # reload or restart, and that verdict syncs it.
+        self._unresponsive: bool | None = None
         # Second signal for the decision (the NAS plug's power draw); until a
         # source is attached it knows nothing and the heartbeat decides alone.
         self.power_hint: Callable[[], PowerHint] = lambda: PowerHint.UNKNOWN
@@ -208,10 +210,11 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
                 seconds_in_state=(now - since).total_seconds() if since else 0.0,
                 power=self.power_hint(),
             )
-            if verdict.unresponsive is not self._unresponsive:
+            unresponsive = verdict.unresponsive
+            if unresponsive is not None and unresponsive is not self._unresponsive:
                 # Only on a change: this runs on every heartbeat.
-                self._unresponsive = verdict.unresponsive
-                self._set_issue(ISSUE_NAS_UNRESPONSIVE, active=verdict.unresponsive)
+                self._unresponsive = unresponsive
+                self._set_issue(ISSUE_NAS_UNRESPONSIVE, active=unresponsive)
             if verdict.target is not None and verdict.reason is not None:
                 await self._async_apply(verdict.target, verdict.reason, now)
             self.update_interval = timedelta(seconds=verdict.next_poll)
