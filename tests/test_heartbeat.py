@@ -9,9 +9,11 @@ from pytest_homeassistant_custom_component.common import (
     async_capture_events,
 )
 
-from custom_components.balupi.const import EVENT_NAS_STATE_CHANGED
+from custom_components.balupi.const import EVENT_NAS_STATE_CHANGED, HEALTH_TIMEOUT
+from custom_components.balupi.coordinator import HealthStatus, async_check_health
 from custom_components.balupi.nas_state import NasState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .conftest import advance, settle, setup_entry
 from .fakes.nas_simulator import Mode, NasSimulator
@@ -147,3 +149,15 @@ async def test_version_comes_from_the_health_reply(
 ) -> None:
     await settle(hass)
     assert hass.states.get("sensor.baluhost_nas_version").state == "1.38.0"
+
+
+@pytest.mark.parametrize("mode", [Mode.HUGE, Mode.ENDLESS])
+async def test_oversized_health_reply_is_a_bad_response(
+    hass: HomeAssistant, nas: NasSimulator, mode: Mode
+) -> None:
+    """BaluHost answers in about 80 bytes; megabytes are not a health reply."""
+    nas.mode = mode
+    health = await async_check_health(
+        async_get_clientsession(hass), f"{nas.url}/api/health", HEALTH_TIMEOUT
+    )
+    assert health.status is HealthStatus.BAD_RESPONSE

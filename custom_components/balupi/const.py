@@ -32,6 +32,8 @@ DEFAULT_OFFLINE_INTERVAL: Final = 30
 DEFAULT_FAILURE_THRESHOLD: Final = 4
 DEFAULT_BOOT_TIMEOUT: Final = 300
 HEALTH_TIMEOUT: Final = 2.0
+# BaluHost's health reply is about 80 bytes; a longer one is not a health reply.
+HEALTH_MAX_BODY: Final = 4096
 
 EVENT_NAS_STATE_CHANGED: Final = "balupi_nas_state_changed"
 

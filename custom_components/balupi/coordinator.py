@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from http import HTTPStatus
+import json
 import logging
 from typing import TYPE_CHECKING, Any, override
 
@@ -48,6 +49,7 @@ from .const import (
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     EVENT_NAS_STATE_CHANGED,
+    HEALTH_MAX_BODY,
     HEALTH_TIMEOUT,
     ISSUE_NAS_DID_NOT_WAKE,
     ISSUE_NAS_UNRESPONSIVE,
@@ -129,10 +131,28 @@ class HealthCheck:
     version: str | None = None
 
 
+async def async_read_capped(
+    content: aiohttp.StreamReader, length: int | None, cap: int
+) -> bytes | None:
+    """Return a whole body, or None once it is (or says it is) over the cap."""
+    if length is not None and length > cap:
+        return None
+    body = bytearray()
+    async for chunk in content.iter_any():
+        body += chunk
+        if len(body) > cap:
+            return None
+    return bytes(body)
+
+
 async def async_check_health(
     session: aiohttp.ClientSession, url: str, timeout: float
 ) -> HealthCheck:
-    """Ask the NAS for its health; 200 means alive, whatever else it says."""
+    """Ask the NAS for its health; 200 means alive, whatever else it says.
+
+    Whatever else it says is read up to a few kilobytes only: more is not a
+    health reply.
+    """
     try:
         async with (
             asyncio.timeout(timeout),
@@ -140,10 +160,16 @@ async def async_check_health(
         ):
             if response.status != HTTPStatus.OK:
                 return HealthCheck(HealthStatus.BAD_RESPONSE)
-            payload = await response.json(content_type=None)
+            body = await async_read_capped(
+                response.content, response.content_length, HEALTH_MAX_BODY
+            )
     except TimeoutError, aiohttp.ClientError:
         return HealthCheck(HealthStatus.UNREACHABLE)
-    except ValueError:
+    if body is None:
+        return HealthCheck(HealthStatus.BAD_RESPONSE)
+    try:
+        payload = json.loads(body)
+    except RecursionError, ValueError:
         return HealthCheck(HealthStatus.ALIVE)
     version = payload.get("version") if isinstance(payload, dict) else None
     return HealthCheck(HealthStatus.ALIVE, None if version is None else str(version))

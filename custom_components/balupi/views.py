@@ -31,6 +31,7 @@ from .const import (
     EVENT_NAS_GOING_OFFLINE,
     MAX_LOGGED_REJECTIONS,
 )
+from .coordinator import async_read_capped
 from .data import DATA_REPLAY_GUARD, BalupiConfigEntry, DnsTarget
 from .handshake import (
     MAX_BODY,
@@ -86,14 +87,10 @@ def _not_ready() -> web.Response:
 
 async def _read_capped(request: web.Request) -> bytes:
     """Read the body, refusing anything over the cap before holding it all."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
+    body = await async_read_capped(request.content, request.content_length, MAX_BODY)
+    if body is None:
         raise HandshakeRejectedError(Rejection.BODY_TOO_LARGE)
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise HandshakeRejectedError(Rejection.BODY_TOO_LARGE)
-    return bytes(body)
+    return body
 
 
 class _RejectionLog:

@@ -9,8 +9,9 @@ process and drives it over HTTP:
     curl -X POST localhost:8099/_sim/mode -d '{"mode": "silent"}'
 
 Modes: ``ok``, ``silent`` (hang), ``slow`` (answer after ``delay`` s),
-``error`` (HTTP 503). ``drop`` holds back the next N replies, ``loss`` a random
-share of them (each for ``delay`` s).
+``error`` (HTTP 503), ``huge`` (a healthy reply of 8 MB), ``endless`` (a healthy
+reply that trickles on until the client hangs up). ``drop`` holds back the next
+N replies, ``loss`` a random share of them (each for ``delay`` s).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Mode(StrEnum):
     SILENT = "silent"
     SLOW = "slow"
     ERROR = "error"
+    HUGE = "huge"
+    ENDLESS = "endless"
 
 
 class NasSimulator:
@@ -105,7 +108,24 @@ class NasSimulator:
             await self._hang(self.delay)
         if self.mode is Mode.ERROR:
             return web.json_response({"status": "error"}, status=503)
+        if self.mode is Mode.HUGE:
+            return web.json_response(HEALTH | {"padding": "x" * 8_000_000})
+        if self.mode is Mode.ENDLESS:
+            return await self._trickle(request)
         return web.json_response(HEALTH)
+
+    async def _trickle(self, request: web.Request) -> web.StreamResponse:
+        """Send the start of a healthy reply, then a kilobyte every 10 ms."""
+        response = web.StreamResponse()
+        response.content_type = "application/json"
+        await response.prepare(request)
+        try:
+            await response.write(b'{"status": "ok", "padding": "')
+            while True:
+                await response.write(b"x" * 1024)
+                await asyncio.sleep(0.01)
+        except ConnectionError:
+            return response
 
     async def _hang(self, seconds: float | None = None) -> None:
         """Wait until released (or for some seconds), answering nothing meanwhile."""
