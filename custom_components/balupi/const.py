@@ -80,6 +80,7 @@ SERVICE_WAKE_NAS: Final = "wake_nas"
 
 ISSUE_NAS_DID_NOT_WAKE: Final = "nas_did_not_wake"
 ISSUE_NAS_UNRESPONSIVE: Final = "nas_unresponsive"
+ISSUE_NAS_CERTIFICATE: Final = "nas_invalid_certificate"
 ISSUE_UNKNOWN_SNAPSHOT: Final = "unknown_snapshot_version"
 
 EVENT_NAS_GOING_OFFLINE: Final = "balupi_nas_going_offline"

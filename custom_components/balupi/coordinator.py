@@ -21,6 +21,7 @@ from homeassistant.const import (
     CONF_BROADCAST_PORT,
     CONF_MAC,
     CONF_URL,
+    CONF_VERIFY_SSL,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -51,6 +52,7 @@ from .const import (
     EVENT_NAS_STATE_CHANGED,
     HEALTH_MAX_BODY,
     HEALTH_TIMEOUT,
+    ISSUE_NAS_CERTIFICATE,
     ISSUE_NAS_DID_NOT_WAKE,
     ISSUE_NAS_UNRESPONSIVE,
     ISSUE_UNKNOWN_SNAPSHOT,
@@ -120,6 +122,8 @@ class HealthStatus(StrEnum):
 
     ALIVE = "alive"
     BAD_RESPONSE = "bad_response"
+    # Something answers at the address, but its TLS certificate is not trusted.
+    BAD_CERTIFICATE = "bad_certificate"
     UNREACHABLE = "unreachable"
 
 
@@ -163,6 +167,8 @@ async def async_check_health(
             body = await async_read_capped(
                 response.content, response.content_length, HEALTH_MAX_BODY
             )
+    except aiohttp.ClientConnectorCertificateError:
+        return HealthCheck(HealthStatus.BAD_CERTIFICATE)
     except TimeoutError, aiohttp.ClientError:
         return HealthCheck(HealthStatus.UNREACHABLE)
     if body is None:
@@ -191,7 +197,10 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
             update_interval=timedelta(seconds=self.settings.interval),
             always_update=False,
         )
-        self._session = async_get_clientsession(hass)
+        # Entries made before this option existed verify.
+        self._session = async_get_clientsession(
+            hass, verify_ssl=entry.data.get(CONF_VERIFY_SSL, True)
+        )
         self._url = health_url(dict(entry.data))
         self._store = lifecycle_store(hass, entry.entry_id)
         self._lock = asyncio.Lock()
@@ -203,6 +212,7 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         # Unknown until the first verdict: the issue may survive from before a
         # reload or restart, and that verdict syncs it.
         self._unresponsive: bool | None = None
+        self._bad_certificate: bool | None = None
         # Second signal for the decision (the NAS plug's power draw); until a
         # source is attached it knows nothing and the heartbeat decides alone.
         self.power_hint: Callable[[], PowerHint] = lambda: PowerHint.UNKNOWN
@@ -251,6 +261,13 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         health = await async_check_health(
             self._session, self._url, self.settings.timeout
         )
+        # Only an answer tells about the certificate; silence keeps the issue
+        # as it is (raised, or cleared, or as it survived a reload).
+        if health.status is not HealthStatus.UNREACHABLE:
+            bad_certificate = health.status is HealthStatus.BAD_CERTIFICATE
+            if bad_certificate is not self._bad_certificate:
+                self._bad_certificate = bad_certificate
+                self._set_issue(ISSUE_NAS_CERTIFICATE, active=bad_certificate)
         return health.status is HealthStatus.ALIVE, health.version
 
     async def async_transition(
