@@ -28,6 +28,8 @@ MAX_SKEW = 60
 MAX_BODY = 256 * 1024
 # Far more than a NAS sends within one skew window; bounds memory under a flood.
 MAX_REMEMBERED = 4096
+# The NAS's snapshot nests four levels; Home Assistant stores at most 255.
+MAX_DEPTH = 32
 # Checked before int(): a dash each side or thousands of digits must not reach it.
 TIMESTAMP_FORMAT = re.compile(r"-?[0-9]{1,12}")
 SIGNATURE_FORMAT = re.compile(r"[0-9a-f]{64}")
@@ -100,11 +102,32 @@ def parse_timestamp(value: str, now: float) -> int:
 def parse_json(body: bytes) -> Any:
     """Return the parsed body, or raise BAD_BODY."""
     try:
-        return json.loads(body)
+        value = json.loads(body)
     # Deep nesting recurses past the interpreter's limit (ValueError covers
     # bad UTF-8 and integers over the conversion limit).
     except (RecursionError, ValueError) as err:
         raise HandshakeRejectedError(Rejection.BAD_BODY) from err
+    if _deeper_than(value, MAX_DEPTH):
+        raise HandshakeRejectedError(Rejection.BAD_BODY)
+    return value
+
+
+def _deeper_than(value: Any, depth: int) -> bool:
+    """Say whether parsed JSON nests deeper than ``depth``.
+
+    Walked level by level: recursing is what deeply nested input exploits.
+    """
+    level = [value]
+    for _ in range(depth):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return False
+    return any(isinstance(item, dict | list) for item in level)
 
 
 def signature_matches(
