@@ -114,8 +114,8 @@ class _RejectionLog:
             self._logged[key] = None
             if len(self._logged) == MAX_LOGGED_REJECTIONS:
                 _LOGGER.warning(
-                    "Refused handshakes from %s senders; refusals of further "
-                    "senders are logged at debug level",
+                    "Refused handshakes from %s senders and reasons; further "
+                    "ones are logged at debug level",
                     MAX_LOGGED_REJECTIONS,
                 )
         else:
