@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Generator
 from functools import partial
+from pathlib import Path
+import ssl
 import threading
 import time
 from typing import Any
@@ -42,7 +44,7 @@ from homeassistant.helpers.frame import MissingIntegrationFrame, get_integration
 from homeassistant.util import loop as loop_util
 from homeassistant.util.loop import protect_loop
 
-from .fakes.nas_simulator import NasSimulator
+from .fakes.nas_simulator import NasSimulator, write_self_signed_certificate
 
 MAC = "aa:bb:cc:dd:ee:ff"
 SECRET = "s" * 48
@@ -123,6 +125,41 @@ async def nas(socket_enabled: None) -> AsyncGenerator[NasSimulator]:
     await simulator.start()
     yield simulator
     await simulator.stop()
+
+
+@pytest.fixture(scope="session")
+def self_signed_certificate(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key.
+
+    Made once, before a test freezes the clock (cryptography wants real dates).
+    """
+    return write_self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def tls_nas(
+    socket_enabled: None, self_signed_certificate: tuple[Path, Path]
+) -> Generator[NasSimulator]:
+    """A NAS health endpoint on https://127.0.0.1 with a self-signed certificate.
+
+    It runs in its own thread and event loop: a client that refuses the
+    certificate breaks off the TLS handshake, and asyncio reports that as an
+    error of the server's loop, which in the test's loop would fail the test.
+    """
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(*self_signed_certificate)
+    simulator = NasSimulator(tls=tls)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(simulator.start(), loop).result(timeout=10)
+    yield simulator
+    asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(timeout=10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+    loop.close()
 
 
 @pytest.fixture

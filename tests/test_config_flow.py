@@ -25,6 +25,7 @@ from homeassistant.const import (
     CONF_MAC,
     CONF_NAME,
     CONF_URL,
+    CONF_VERIFY_SSL,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -66,7 +67,7 @@ async def test_create_entry_with_given_secret(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "BaluHost"
     assert result["result"].unique_id == MAC
-    assert result["data"] == entry_data(nas.url)
+    assert result["data"] == entry_data(nas.url) | {CONF_VERIFY_SSL: True}
 
 
 async def test_empty_secret_is_generated(
@@ -138,6 +139,39 @@ async def test_answering_non_health_endpoint_is_an_error(
     assert result["errors"] == {CONF_HEALTH_PATH: "health_bad_response"}
 
 
+async def test_untrusted_certificate_is_an_error(
+    hass: HomeAssistant, tls_nas: NasSimulator
+) -> None:
+    """A self-signed NAS is not taken for a sleeping one."""
+    result = await start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(tls_nas.url)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_certificate"}
+    assert tls_nas.requests == 0
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(tls_nas.url, **{CONF_VERIFY_SSL: False})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_VERIFY_SSL] is False
+    assert tls_nas.requests == 1
+
+
+async def test_form_keeps_verification_off_after_an_error(
+    hass: HomeAssistant, nas: NasSimulator
+) -> None:
+    result = await start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        user_input(nas.url, **{CONF_MAC: "nope", CONF_VERIFY_SSL: False}),
+    )
+    assert result["errors"] == {CONF_MAC: "invalid_mac"}
+    schema = result["data_schema"].schema
+    defaults = {str(key): key.default() for key in schema if callable(key.default)}
+    assert defaults[CONF_VERIFY_SSL] is False
+
+
 async def test_duplicate_mac_aborts(hass: HomeAssistant, nas: NasSimulator) -> None:
     MockConfigEntry(domain=DOMAIN, unique_id=MAC, data=entry_data(nas.url)).add_to_hass(
         hass
@@ -177,6 +211,29 @@ async def test_reconfigure(hass: HomeAssistant, nas: NasSimulator) -> None:
     assert result["reason"] == "reconfigure_successful"
     assert entry.title == "Keller-NAS"
     assert entry.data[CONF_SECRET] == SECRET
+
+
+async def test_reconfigure_checks_the_certificate(
+    hass: HomeAssistant, nas: NasSimulator, tls_nas: NasSimulator
+) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=MAC, data=entry_data(nas.url))
+    await setup_entry(hass, entry)
+    result = await entry.start_reconfigure_flow(hass)
+    schema = result["data_schema"].schema
+    defaults = {str(key): key.default() for key in schema if callable(key.default)}
+    # Entries from before the option verify.
+    assert defaults[CONF_VERIFY_SSL] is True
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(tls_nas.url, **{CONF_SECRET: ""})
+    )
+    assert result["errors"] == {"base": "invalid_certificate"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        user_input(tls_nas.url, **{CONF_SECRET: "", CONF_VERIFY_SSL: False}),
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_URL] == tls_nas.url
+    assert entry.data[CONF_VERIFY_SSL] is False
 
 
 async def test_reconfigure_refuses_another_nas(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 import itertools
 import json
+import logging
 import time
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
 
@@ -29,6 +32,7 @@ from custom_components.balupi.const import (
 from custom_components.balupi.data import DnsTarget
 from custom_components.balupi.handshake import (
     MAX_BODY,
+    STATUS,
     HandshakeRejectedError,
     Rejection,
     ReplayGuard,
@@ -36,11 +40,12 @@ from custom_components.balupi.handshake import (
     signature_matches,
 )
 from custom_components.balupi.nas_state import NasState
+from custom_components.balupi.views import _RejectionLog
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 
 from .conftest import SECRET, setup_entry
-from .fakes.nas_simulator import NasSimulator
+from .fakes.nas_simulator import Mode, NasSimulator
 from .nas_signer import COMING_ONLINE, GOING_OFFLINE, signed_call, snapshot_v1
 
 STATE = "sensor.baluhost_nas_state"
@@ -380,6 +385,22 @@ async def test_replayed_call_is_refused(
     assert state(hass) == NasState.OFFLINE
 
 
+async def test_replay_is_refused_after_a_reload(
+    hass: HomeAssistant, post: Post, config_entry: MockConfigEntry, nas: NasSimulator
+) -> None:
+    headers, body = signed_call(SECRET, COMING_ONLINE)
+    assert (await post(COMING_ONLINE, headers=headers, data=body)).status == 200
+    await post(GOING_OFFLINE, snapshot_v1())
+    nas.mode = Mode.ERROR
+    # Any options change reloads the entry.
+    assert await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    again = await post(COMING_ONLINE, headers=headers, data=body)
+    assert again.status == 409
+    assert (await again.json())["error"] == "replayed"
+    assert state(hass) == NasState.OFFLINE
+
+
 @pytest.mark.parametrize("chunked", [False, True])
 async def test_oversized_body_is_refused(
     hass: HomeAssistant,
@@ -540,3 +561,189 @@ async def test_status_and_snapshot_views_need_auth(
         ]
         == 1
     )
+
+
+# --- hostile input from unauthenticated senders -------------------------------------
+
+type RawHeaders = list[tuple[bytes, bytes]]
+
+
+async def raw_post(
+    port: int,
+    path: str,
+    headers: RawHeaders,
+    body: bytes,
+    *,
+    source: str = "127.0.0.1",
+) -> tuple[int, bytes]:
+    """POST exactly these bytes (headers need not be valid UTF-8); return the reply."""
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, local_addr=(source, 0)
+    )
+    head = [
+        f"POST {path} HTTP/1.1".encode(),
+        b"Host: 127.0.0.1",
+        b"Connection: close",
+        b"Content-Type: application/json",
+        b"Content-Length: %d" % len(body),
+    ] + [name + b": " + value for name, value in headers]
+    writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+    await writer.drain()
+    reply = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    status_line, _, rest = reply.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def _headers(timestamp: bytes | None, signature: bytes | None) -> RawHeaders:
+    headers: RawHeaders = []
+    if timestamp is not None:
+        headers.append((b"X-Balupi-Timestamp", timestamp))
+    if signature is not None:
+        headers.append((b"X-Balupi-Signature", signature))
+    return headers
+
+
+BAD_TIMESTAMPS = [
+    b"--5",
+    b"-",
+    b"--",
+    b"+5",
+    b"5-",
+    b"1_700_000_000",
+    b"1e9",
+    b"0x10",
+    ("\u0661\u0667" + "\u0660" * 8).encode(),  # Arabic-Indic digits
+    "²".encode(),
+    b"\xff\xfe",
+    b"9" * 400,
+    b"9" * 5000,
+    b"-" + b"9" * 400,
+    b"-" + b"-" * 100 + b"5",
+    b"1" * 12,
+    b"0" * 30 + b"1",
+]
+BAD_SIGNATURES = [
+    b"g" * 64,
+    "é".encode() * 32,
+    b"\xff" * 64,
+    b"\xed\xa0\x80" * 20,  # an encoded surrogate, invalid UTF-8
+    b"0" * 8000,
+    b"0" * 63,
+]
+# Bodies an unauthenticated sender can make BaluPi parse (for the canonical form).
+BAD_BODIES = [
+    b"[" * 200_000,
+    b'{"a":' * 50_000,
+    b"[" * 20_000 + b"]" * 20_000,
+    b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
+    b"\xff\xfe\x00\x00",
+    b"\x00" * 16,
+    b"1" * 100_000,
+    b'{"n": ' + b"9" * 5000 + b"}",
+    b"[1e999999, NaN, -Infinity]",
+    b'["\\ud800"]',
+]
+
+
+def _hostile_calls(path: str) -> Iterator[tuple[RawHeaders, bytes]]:
+    """Malformed and hostile header and body combinations for one signed view."""
+    now = str(int(time.time())).encode()
+    body = b"{}"
+    good = sign(SECRET, "POST", path, now.decode(), body).encode()
+    for timestamp in BAD_TIMESTAMPS:
+        yield _headers(timestamp, good), body
+        yield _headers(timestamp, None), body
+    for signature in BAD_SIGNATURES:
+        yield _headers(now, signature), body
+    yield _headers(now, b""), body
+    yield _headers(None, None), body
+    yield [*_headers(b"--5", good), *_headers(now, good)], body
+    for hostile in BAD_BODIES:
+        yield _headers(now, b"0" * 64), hostile
+        yield _headers(b"--5", b"0" * 64), hostile
+    if path == GOING_OFFLINE:
+        # Signed by the secret's holder, still not a snapshot.
+        for hostile in BAD_BODIES:
+            signature = sign(SECRET, "POST", path, now.decode(), hostile)
+            yield _headers(now, signature.encode()), hostile
+
+
+async def test_malformed_calls_get_a_json_refusal_and_change_nothing(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    post: Post,
+    config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events = [
+        async_capture_events(hass, event)
+        for event in (
+            EVENT_NAS_STATE_CHANGED,
+            EVENT_NAS_GOING_OFFLINE,
+            EVENT_NAS_COMING_ONLINE,
+        )
+    ]
+    port = (await hass_client_no_auth()).server.port
+    replies: Counter[Rejection] = Counter()
+    wrong: list[tuple[int, RawHeaders, bytes]] = []
+    for path in (GOING_OFFLINE, COMING_ONLINE):
+        for headers, body in _hostile_calls(path):
+            status, raw = await raw_post(port, path, headers, body)
+            if status >= 500:
+                wrong.append((status, [(n, v[:12]) for n, v in headers], body[:12]))
+                continue
+            reply = json.loads(raw)
+            rejection = Rejection(reply["error"])
+            assert (status, reply["acknowledged"]) == (STATUS[rejection], False)
+            replies[rejection] += 1
+    assert not wrong, f"{len(wrong)} calls failed: {wrong}"
+    await hass.async_block_till_done()
+    assert state(hass) == NasState.ONLINE
+    assert all(captured == [] for captured in events)
+    assert config_entry.runtime_data.snapshots.data is None
+    assert {Rejection.BAD_TIMESTAMP, Rejection.BAD_SIGNATURE} <= set(replies)
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    refused = Counter(
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno == logging.WARNING
+        and record.getMessage().startswith("Refused handshake")
+    )
+    # One line per sender, path and reason; repeats are at debug level.
+    assert refused
+    assert set(refused.values()) == {1}
+
+
+async def test_a_flood_from_many_senders_logs_a_bounded_number_of_lines(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    post: Post,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = (await hass_client_no_auth()).server.port
+    headers = _headers(str(int(time.time())).encode(), b"0" * 64)
+    # Every 127.x.y.z is this host's loopback: 600 real, distinct senders.
+    for sender in range(600):
+        source = f"127.0.{1 + sender // 250}.{1 + sender % 250}"
+        status, _ = await raw_post(port, COMING_ONLINE, headers, b"", source=source)
+        assert status == 401
+    warnings = [
+        record
+        for record in caplog.records
+        if record.levelno >= logging.WARNING
+        and record.getMessage().startswith("Refused handshake")
+    ]
+    assert 0 < len(warnings) <= 257
+
+
+def test_rejection_log_memory_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    log = _RejectionLog()
+    err = HandshakeRejectedError(Rejection.BAD_SIGNATURE)
+    for sender in range(20_000):
+        request = SimpleNamespace(remote=f"2001:db8::{sender:x}", path=COMING_ONLINE)
+        log.rejected(request, err)  # type: ignore[arg-type]
+    assert len(log._logged) <= 256
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) <= 257

@@ -9,12 +9,20 @@ from pytest_homeassistant_custom_component.common import (
     async_capture_events,
 )
 
-from custom_components.balupi.const import EVENT_NAS_STATE_CHANGED
+from custom_components.balupi.const import (
+    DOMAIN,
+    EVENT_NAS_STATE_CHANGED,
+    HEALTH_TIMEOUT,
+    ISSUE_NAS_CERTIFICATE,
+)
+from custom_components.balupi.coordinator import HealthStatus, async_check_health
 from custom_components.balupi.nas_state import NasState
-from homeassistant.const import STATE_UNKNOWN
+from homeassistant.const import CONF_VERIFY_SSL, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from .conftest import advance, settle, setup_entry
+from .conftest import MAC, advance, entry_data, settle, setup_entry
 from .fakes.nas_simulator import Mode, NasSimulator
 
 STATE = "sensor.baluhost_nas_state"
@@ -150,3 +158,48 @@ async def test_version_comes_from_the_health_reply(
 ) -> None:
     await settle(hass)
     assert hass.states.get("sensor.baluhost_nas_version").state == "1.38.0"
+
+
+@pytest.mark.parametrize("mode", [Mode.HUGE, Mode.ENDLESS])
+async def test_oversized_health_reply_is_a_bad_response(
+    hass: HomeAssistant, nas: NasSimulator, mode: Mode
+) -> None:
+    """BaluHost answers in about 80 bytes; megabytes are not a health reply."""
+    nas.mode = mode
+    health = await async_check_health(
+        async_get_clientsession(hass), f"{nas.url}/api/health", HEALTH_TIMEOUT
+    )
+    assert health.status is HealthStatus.BAD_RESPONSE
+
+
+async def test_untrusted_certificate_is_a_repair_not_sleep(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+    tls_nas: NasSimulator,
+    wol_port: int,
+) -> None:
+    # Set up before the option existed: the certificate is verified.
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="BaluHost",
+        unique_id=MAC,
+        data=entry_data(tls_nas.url, broadcast_port=wol_port),
+    )
+    await setup_entry(hass, entry)
+    await advance(hass, freezer, 30, step=1)
+    issue_id = f"{ISSUE_NAS_CERTIFICATE}_{entry.entry_id}"
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["url"] == f"{tls_nas.url}/api/health"
+    assert nas_state(hass) != NasState.ONLINE
+    assert tls_nas.requests == 0
+
+    # Reconfigured not to verify (the entry reloads): the NAS is seen.
+    hass.config_entries.async_update_entry(
+        entry, data=entry.data | {CONF_VERIFY_SSL: False}
+    )
+    await hass.async_block_till_done()
+    await settle(hass)
+    assert nas_state(hass) == NasState.ONLINE
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None

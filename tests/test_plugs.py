@@ -534,6 +534,34 @@ async def test_running_but_silent_nas_is_not_offline(
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
 
+@pytest.mark.parametrize("answers", [True, False])
+async def test_unresponsive_issue_across_a_reload(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+    answers: bool,
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug, ROLE_NAS))
+    await setup_entry(hass, entry)
+    nas.mode = Mode.ERROR
+    await advance(hass, freezer, 30, step=1)
+    issue_id = f"{ISSUE_NAS_UNRESPONSIVE}_{entry.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    if answers:
+        nas.mode = Mode.OK
+    # Any options change reloads the entry.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    for _ in range(30):
+        # Cleared by the first answer; kept while the NAS is still silent, also
+        # while the heartbeat confirms its failures afresh.
+        assert (issue_registry.async_get_issue(DOMAIN, issue_id) is None) is answers
+        await advance(hass, freezer, 1, step=1)
+    assert value(hass, "sensor.baluhost_nas_state") == NasState.ONLINE
+
+
 @pytest.mark.parametrize(
     ("power", "is_on", "key"),
     [(60.0, True, "already_running"), (0.0, False, "no_power")],

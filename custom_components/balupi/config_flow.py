@@ -182,6 +182,10 @@ def _connection_schema(defaults: dict[str, Any]) -> probatio.Schema:
             probatio.Optional(
                 CONF_SECRET, description={"suggested_value": defaults.get(CONF_SECRET)}
             ): PASSWORD,
+            # Entries made before this option existed verify.
+            probatio.Required(
+                CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)
+            ): BooleanSelector(),
         }
     )
 
@@ -331,16 +335,18 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Validate the form and, if the NAS answers, that it is a health endpoint.
 
-        A NAS that does not answer is accepted: it is usually asleep.
+        A NAS that does not answer is accepted: it is usually asleep. One whose
+        certificate is not trusted is not: it would look asleep for ever.
         """
         data, errors = _normalise(user_input)
         if errors:
             return data, errors
-        health = await async_check_health(
-            async_get_clientsession(self.hass), health_url(data), HEALTH_TIMEOUT
-        )
+        session = async_get_clientsession(self.hass, verify_ssl=data[CONF_VERIFY_SSL])
+        health = await async_check_health(session, health_url(data), HEALTH_TIMEOUT)
         if health.status is HealthStatus.BAD_RESPONSE:
             errors[CONF_HEALTH_PATH] = "health_bad_response"
+        elif health.status is HealthStatus.BAD_CERTIFICATE:
+            errors["base"] = "invalid_certificate"
         return data, errors
 
     async def async_step_user(
@@ -360,7 +366,7 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(data[CONF_MAC])
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(title=data[CONF_NAME], data=data)
-            defaults |= {key: value for key, value in user_input.items() if value}
+            defaults |= {key: value for key, value in user_input.items() if value != ""}
         return self.async_show_form(
             step_id="user", data_schema=_connection_schema(defaults), errors=errors
         )

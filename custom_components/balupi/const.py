@@ -32,6 +32,8 @@ DEFAULT_OFFLINE_INTERVAL: Final = 30
 DEFAULT_FAILURE_THRESHOLD: Final = 4
 DEFAULT_BOOT_TIMEOUT: Final = 300
 HEALTH_TIMEOUT: Final = 2.0
+# BaluHost's health reply is about 80 bytes; a longer one is not a health reply.
+HEALTH_MAX_BODY: Final = 4096
 
 EVENT_NAS_STATE_CHANGED: Final = "balupi_nas_state_changed"
 
@@ -78,6 +80,7 @@ SERVICE_WAKE_NAS: Final = "wake_nas"
 
 ISSUE_NAS_DID_NOT_WAKE: Final = "nas_did_not_wake"
 ISSUE_NAS_UNRESPONSIVE: Final = "nas_unresponsive"
+ISSUE_NAS_CERTIFICATE: Final = "nas_invalid_certificate"
 ISSUE_UNKNOWN_SNAPSHOT: Final = "unknown_snapshot_version"
 
 EVENT_NAS_GOING_OFFLINE: Final = "balupi_nas_going_offline"
@@ -85,6 +88,9 @@ EVENT_NAS_COMING_ONLINE: Final = "balupi_nas_coming_online"
 
 # The NAS waits 10 s for the going-offline reply; DNS gets at most this long.
 DNS_REPLY_BUDGET: Final = 5.0
+# Senders (and reasons) whose refused handshakes are remembered, so each is
+# logged once; a home network has a handful.
+MAX_LOGGED_REJECTIONS: Final = 256
 
 STORAGE_VERSION: Final = 1
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from http import HTTPStatus
+import json
 import logging
 from typing import TYPE_CHECKING, Any, override
 
@@ -20,6 +21,7 @@ from homeassistant.const import (
     CONF_BROADCAST_PORT,
     CONF_MAC,
     CONF_URL,
+    CONF_VERIFY_SSL,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -48,7 +50,9 @@ from .const import (
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     EVENT_NAS_STATE_CHANGED,
+    HEALTH_MAX_BODY,
     HEALTH_TIMEOUT,
+    ISSUE_NAS_CERTIFICATE,
     ISSUE_NAS_DID_NOT_WAKE,
     ISSUE_NAS_UNRESPONSIVE,
     ISSUE_UNKNOWN_SNAPSHOT,
@@ -118,6 +122,8 @@ class HealthStatus(StrEnum):
 
     ALIVE = "alive"
     BAD_RESPONSE = "bad_response"
+    # Something answers at the address, but its TLS certificate is not trusted.
+    BAD_CERTIFICATE = "bad_certificate"
     UNREACHABLE = "unreachable"
 
 
@@ -129,10 +135,28 @@ class HealthCheck:
     version: str | None = None
 
 
+async def async_read_capped(
+    content: aiohttp.StreamReader, length: int | None, cap: int
+) -> bytes | None:
+    """Return a whole body, or None once it is (or says it is) over the cap."""
+    if length is not None and length > cap:
+        return None
+    body = bytearray()
+    async for chunk in content.iter_any():
+        body += chunk
+        if len(body) > cap:
+            return None
+    return bytes(body)
+
+
 async def async_check_health(
     session: aiohttp.ClientSession, url: str, timeout: float
 ) -> HealthCheck:
-    """Ask the NAS for its health; 200 means alive, whatever else it says."""
+    """Ask the NAS for its health; 200 means alive, whatever else it says.
+
+    Whatever else it says is read up to a few kilobytes only: more is not a
+    health reply.
+    """
     try:
         async with (
             asyncio.timeout(timeout),
@@ -140,10 +164,18 @@ async def async_check_health(
         ):
             if response.status != HTTPStatus.OK:
                 return HealthCheck(HealthStatus.BAD_RESPONSE)
-            payload = await response.json(content_type=None)
+            body = await async_read_capped(
+                response.content, response.content_length, HEALTH_MAX_BODY
+            )
+    except aiohttp.ClientConnectorCertificateError:
+        return HealthCheck(HealthStatus.BAD_CERTIFICATE)
     except TimeoutError, aiohttp.ClientError:
         return HealthCheck(HealthStatus.UNREACHABLE)
-    except ValueError:
+    if body is None:
+        return HealthCheck(HealthStatus.BAD_RESPONSE)
+    try:
+        payload = json.loads(body)
+    except RecursionError, ValueError:
         return HealthCheck(HealthStatus.ALIVE)
     version = payload.get("version") if isinstance(payload, dict) else None
     return HealthCheck(HealthStatus.ALIVE, None if version is None else str(version))
@@ -165,7 +197,10 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
             update_interval=timedelta(seconds=self.settings.interval),
             always_update=False,
         )
-        self._session = async_get_clientsession(hass)
+        # Entries made before this option existed verify.
+        self._session = async_get_clientsession(
+            hass, verify_ssl=entry.data.get(CONF_VERIFY_SSL, True)
+        )
         self._url = health_url(dict(entry.data))
         self._store = lifecycle_store(hass, entry.entry_id)
         self._lock = asyncio.Lock()
@@ -174,7 +209,10 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         self.policy = HeartbeatPolicy(self.settings)
         self.version: str | None = None
         self.last_seen: datetime | None = None
-        self._unresponsive = False
+        # Unknown until the first verdict: the issue may survive from before a
+        # reload or restart, and that verdict syncs it.
+        self._unresponsive: bool | None = None
+        self._bad_certificate: bool | None = None
         # Second signal for the decision (the NAS plug's power draw); until a
         # source is attached it knows nothing and the heartbeat decides alone.
         self.power_hint: Callable[[], PowerHint] = lambda: PowerHint.UNKNOWN
@@ -208,10 +246,11 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
                 seconds_in_state=(now - since).total_seconds() if since else 0.0,
                 power=self.power_hint(),
             )
-            if verdict.unresponsive is not self._unresponsive:
+            unresponsive = verdict.unresponsive
+            if unresponsive is not None and unresponsive is not self._unresponsive:
                 # Only on a change: this runs on every heartbeat.
-                self._unresponsive = verdict.unresponsive
-                self._set_issue(ISSUE_NAS_UNRESPONSIVE, active=verdict.unresponsive)
+                self._unresponsive = unresponsive
+                self._set_issue(ISSUE_NAS_UNRESPONSIVE, active=unresponsive)
             if verdict.target is not None and verdict.reason is not None:
                 await self._async_apply(verdict.target, verdict.reason, now)
             self.update_interval = timedelta(seconds=verdict.next_poll)
@@ -222,6 +261,13 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         health = await async_check_health(
             self._session, self._url, self.settings.timeout
         )
+        # Only an answer tells about the certificate; silence keeps the issue
+        # as it is (raised, or cleared, or as it survived a reload).
+        if health.status is not HealthStatus.UNREACHABLE:
+            bad_certificate = health.status is HealthStatus.BAD_CERTIFICATE
+            if bad_certificate is not self._bad_certificate:
+                self._bad_certificate = bad_certificate
+                self._set_issue(ISSUE_NAS_CERTIFICATE, active=bad_certificate)
         return health.status is HealthStatus.ALIVE, health.version
 
     async def async_transition(

@@ -8,7 +8,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.util.hass_dict import HassKey
 
+from .const import DOMAIN
 from .handshake import ReplayGuard
 
 if TYPE_CHECKING:
@@ -37,9 +39,12 @@ class BalupiData:
     inbox: InboxCoordinator | None = None
     # Plug coordinators by subentry id.
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
-    replay_guard: ReplayGuard = field(default_factory=ReplayGuard)
     # Two handshake calls at once are handled one after the other.
     handshake_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 type BalupiConfigEntry = ConfigEntry[BalupiData]
+
+# Accepted handshake signatures, for as long as Home Assistant runs: a reload
+# (every options change) must not let a captured call be replayed.
+DATA_REPLAY_GUARD: HassKey[ReplayGuard] = HassKey(f"{DOMAIN}_replay_guard")

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 from http import HTTPStatus
 import json
+import re
 from typing import Any
 
 HEADER_TIMESTAMP = "X-Balupi-Timestamp"
@@ -27,6 +28,11 @@ MAX_SKEW = 60
 MAX_BODY = 256 * 1024
 # Far more than a NAS sends within one skew window; bounds memory under a flood.
 MAX_REMEMBERED = 4096
+# The NAS's snapshot nests four levels; Home Assistant stores at most 255.
+MAX_DEPTH = 32
+# Checked before int(): a dash each side or thousands of digits must not reach it.
+TIMESTAMP_FORMAT = re.compile(r"-?[0-9]{1,12}")
+SIGNATURE_FORMAT = re.compile(r"[0-9a-f]{64}")
 
 
 class Rejection(StrEnum):
@@ -85,7 +91,7 @@ def sign(secret: str, method: str, path: str, timestamp: str, body: bytes) -> st
 
 def parse_timestamp(value: str, now: float) -> int:
     """Return the header's Unix seconds if they are within the allowed skew."""
-    if not value.isascii() or not value.lstrip("-").isdigit():
+    if TIMESTAMP_FORMAT.fullmatch(value) is None:
         raise HandshakeRejectedError(Rejection.BAD_TIMESTAMP)
     timestamp = int(value)
     if abs(now - timestamp) > MAX_SKEW:
@@ -96,9 +102,32 @@ def parse_timestamp(value: str, now: float) -> int:
 def parse_json(body: bytes) -> Any:
     """Return the parsed body, or raise BAD_BODY."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as err:
+        value = json.loads(body)
+    # Deep nesting recurses past the interpreter's limit (ValueError covers
+    # bad UTF-8 and integers over the conversion limit).
+    except (RecursionError, ValueError) as err:
         raise HandshakeRejectedError(Rejection.BAD_BODY) from err
+    if _deeper_than(value, MAX_DEPTH):
+        raise HandshakeRejectedError(Rejection.BAD_BODY)
+    return value
+
+
+def _deeper_than(value: Any, depth: int) -> bool:
+    """Say whether parsed JSON nests deeper than ``depth``.
+
+    Walked level by level: recursing is what deeply nested input exploits.
+    """
+    level = [value]
+    for _ in range(depth):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return False
+    return any(isinstance(item, dict | list) for item in level)
 
 
 def signature_matches(
@@ -109,15 +138,19 @@ def signature_matches(
     Both candidates are always computed and compared in constant time, so the
     reply time tells nothing about which part of a forged signature was wrong.
     """
+    provided = signature.strip().lower()
+    if SIGNATURE_FORMAT.fullmatch(provided) is None:
+        # Not a hex digest: it cannot match (and may not even encode).
+        return False
     candidates = [body]
     if body:
-        with contextlib.suppress(UnicodeDecodeError, ValueError):
-            candidates.append(canonical_json(json.loads(body)))
-    provided = signature.strip().lower().encode()
+        # Serialising recurses as deep as parsing did.
+        with contextlib.suppress(HandshakeRejectedError, RecursionError):
+            candidates.append(canonical_json(parse_json(body)))
     matched = False
     for candidate in candidates:
         expected = sign(secret, method, path, timestamp, candidate).encode()
-        matched |= hmac.compare_digest(expected, provided)
+        matched |= hmac.compare_digest(expected, provided.encode())
     return matched
 
 

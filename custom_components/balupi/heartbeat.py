@@ -74,12 +74,16 @@ class HeartbeatSettings:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """What to do after a probe."""
+    """What to do after a probe.
+
+    ``unresponsive`` is None while failures are still being confirmed: that
+    probe alone says nothing about whether a running NAS hangs.
+    """
 
     next_poll: float
     target: NasState | None = None
     reason: Reason | None = None
-    unresponsive: bool = False
+    unresponsive: bool | None = False
 
 
 class HeartbeatPolicy:
@@ -119,7 +123,7 @@ class HeartbeatPolicy:
             # The plug says there is no load: no need to wait for confirmations.
             return self._offline(Reason.POWER)
         if self.failures < self.settings.failure_threshold:
-            return Verdict(self.settings.fast_interval)
+            return Verdict(self.settings.fast_interval, unresponsive=None)
         if power is PowerHint.RUNNING:
             # The machine draws full power but its service does not answer:
             # it is not offline, something on it is stuck.

@@ -8,6 +8,7 @@ attacker. Nothing changes before a call is fully verified.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Mapping
 from http import HTTPStatus
 import logging
@@ -28,12 +29,15 @@ from .const import (
     DOMAIN,
     EVENT_NAS_COMING_ONLINE,
     EVENT_NAS_GOING_OFFLINE,
+    MAX_LOGGED_REJECTIONS,
 )
-from .data import BalupiConfigEntry, DnsTarget
+from .coordinator import async_read_capped
+from .data import DATA_REPLAY_GUARD, BalupiConfigEntry, DnsTarget
 from .handshake import (
     MAX_BODY,
     HandshakeRejectedError,
     Rejection,
+    ReplayGuard,
     SignedCall,
     parse_json,
     verify,
@@ -51,6 +55,7 @@ type JsonDict = dict[str, Any]
 @callback
 def async_register_views(hass: HomeAssistant) -> None:
     """Register the views once; each request looks up the loaded entries."""
+    hass.data[DATA_REPLAY_GUARD] = ReplayGuard()
     for view in (
         GoingOfflineView(),
         ComingOnlineView(),
@@ -82,26 +87,41 @@ def _not_ready() -> web.Response:
 
 async def _read_capped(request: web.Request) -> bytes:
     """Read the body, refusing anything over the cap before holding it all."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
+    body = await async_read_capped(request.content, request.content_length, MAX_BODY)
+    if body is None:
         raise HandshakeRejectedError(Rejection.BODY_TOO_LARGE)
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise HandshakeRejectedError(Rejection.BODY_TOO_LARGE)
-    return bytes(body)
+    return body
 
 
 class _RejectionLog:
-    """Log each kind of rejection once per remote address until a call succeeds."""
+    """Log each kind of rejection once per remote address until a call succeeds.
+
+    The senders are not authenticated, and an IPv6 sender has addresses without
+    end: only the most recent ones are remembered. Once that many are, newcomers
+    are a flood and go to the debug log, after one warning that says so.
+    """
 
     def __init__(self) -> None:
-        self._logged: set[tuple[str | None, Rejection]] = set()
+        self._logged: OrderedDict[tuple[str | None, Rejection], None] = OrderedDict()
 
     def rejected(self, request: web.Request, err: HandshakeRejectedError) -> None:
         key = (request.remote, err.rejection)
-        level = logging.DEBUG if key in self._logged else logging.WARNING
-        self._logged.add(key)
+        level = logging.WARNING
+        if key in self._logged:
+            self._logged.move_to_end(key)
+            level = logging.DEBUG
+        elif len(self._logged) < MAX_LOGGED_REJECTIONS:
+            self._logged[key] = None
+            if len(self._logged) == MAX_LOGGED_REJECTIONS:
+                _LOGGER.warning(
+                    "Refused handshakes from %s senders and reasons; further "
+                    "ones are logged at debug level",
+                    MAX_LOGGED_REJECTIONS,
+                )
+        else:
+            self._logged.popitem(last=False)
+            self._logged[key] = None
+            level = logging.DEBUG
         _LOGGER.log(
             level,
             "Refused handshake %s from %s: %s",
@@ -111,7 +131,8 @@ class _RejectionLog:
         )
 
     def accepted(self, request: web.Request) -> None:
-        self._logged = {key for key in self._logged if key[0] != request.remote}
+        for key in [key for key in self._logged if key[0] == request.remote]:
+            del self._logged[key]
 
 
 class _SignedView(HomeAssistantView):
@@ -135,7 +156,7 @@ class _SignedView(HomeAssistantView):
             body = await _read_capped(request)
             entry, call = self._verify(entries, request, body)
             payload = self._payload(call)
-            entry.runtime_data.replay_guard.check_and_remember(
+            hass.data[DATA_REPLAY_GUARD].check_and_remember(
                 call.signature, call.timestamp, time.time()
             )
         except HandshakeRejectedError as err:

@@ -9,20 +9,29 @@ process and drives it over HTTP:
     curl -X POST localhost:8099/_sim/mode -d '{"mode": "silent"}'
 
 Modes: ``ok``, ``silent`` (hang), ``slow`` (answer after ``delay`` s),
-``error`` (HTTP 503). ``drop`` holds back the next N replies, ``loss`` a random
-share of them (each for ``delay`` s).
+``error`` (HTTP 503), ``huge`` (a healthy reply of 8 MB), ``endless`` (a healthy
+reply that trickles on until the client hangs up). ``drop`` holds back the next
+N replies, ``loss`` a random share of them (each for ``delay`` s).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from ipaddress import IPv4Address
 import json
+from pathlib import Path
 import random
+import ssl
 from typing import Any
 
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 HEALTH = {
     "status": "ok",
@@ -39,13 +48,20 @@ class Mode(StrEnum):
     SILENT = "silent"
     SLOW = "slow"
     ERROR = "error"
+    HUGE = "huge"
+    ENDLESS = "endless"
 
 
 class NasSimulator:
     """A health endpoint on 127.0.0.1 whose behaviour can be changed at will."""
 
     def __init__(
-        self, port: int = 0, *, control: bool = False, seed: int | None = None
+        self,
+        port: int = 0,
+        *,
+        control: bool = False,
+        seed: int | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.mode = Mode.OK
         self.delay = 5.0
@@ -57,12 +73,14 @@ class NasSimulator:
         self.requests = 0
         self.port = port
         self._control = control
+        self._tls = tls
         self._runner: web.AppRunner | None = None
         self._hung: set[asyncio.Future[None]] = set()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
         """Listen (again, on the same port once one was chosen)."""
@@ -72,7 +90,7 @@ class NasSimulator:
             app.router.add_post("/_sim/mode", self._set_mode)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self._tls)
         await site.start()
         if not self.port:
             server = site._server
@@ -105,7 +123,24 @@ class NasSimulator:
             await self._hang(self.delay)
         if self.mode is Mode.ERROR:
             return web.json_response({"status": "error"}, status=503)
+        if self.mode is Mode.HUGE:
+            return web.json_response(HEALTH | {"padding": "x" * 8_000_000})
+        if self.mode is Mode.ENDLESS:
+            return await self._trickle(request)
         return web.json_response(HEALTH)
+
+    async def _trickle(self, request: web.Request) -> web.StreamResponse:
+        """Send the start of a healthy reply, then a kilobyte every 10 ms."""
+        response = web.StreamResponse()
+        response.content_type = "application/json"
+        await response.prepare(request)
+        try:
+            await response.write(b'{"status": "ok", "padding": "')
+            while True:
+                await response.write(b"x" * 1024)
+                await asyncio.sleep(0.01)
+        except ConnectionError:
+            return response
 
     async def _hang(self, seconds: float | None = None) -> None:
         """Wait until released (or for some seconds), answering nothing meanwhile."""
@@ -131,6 +166,42 @@ class NasSimulator:
         self.drop = int(body.get("drop", self.drop))
         self.loss = float(body.get("loss", self.loss))
         return web.json_response({"mode": self.mode, "delay": self.delay})
+
+
+def write_self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """Write a self-signed certificate for 127.0.0.1 and its key; return both files.
+
+    Right in every respect but one: no authority signed it, as on a NAS that
+    made its own.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "baluhost")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file = directory / "nas.crt"
+    key_file = directory / "nas.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
 
 
 def _finish(future: asyncio.Future[None]) -> None:
