@@ -32,6 +32,7 @@ from .pihole import (  # noqa: F401 - fixtures are found by pytest, not used
     pihole_fixture,
     request_log_fixture,
     resolve,
+    watch_dns,
 )
 
 NAS_IP = "192.0.2.20"
@@ -170,8 +171,8 @@ async def test_ensure_record_moves_name_between_nas_and_pi(
     assert await client.ensure_record(NAME, NAS_IP)
     assert await admin.hosts() == [
         *unrelated,
+        f"{NAS_IP} {NAME}",  # added before the stale entries were split
         "192.0.2.60 other.lan",
-        f"{NAS_IP} {NAME}",
     ]
     assert await resolve(pihole, NAME, expect=answer(NAS_IP)) == answer(NAS_IP)
     assert await resolve(pihole, "other.lan") == answer("192.0.2.60")
@@ -194,6 +195,25 @@ async def test_ensure_record_moves_name_between_nas_and_pi(
     await client.delete_record(NAS_IP, NAME)
     gone = DnsAnswer(NXDOMAIN, [])
     assert await resolve(pihole, NAME, expect=gone) == gone
+
+
+async def test_switching_never_leaves_the_name_unanswered(
+    client: PiholeClient, admin: PiholeAdmin, pihole: PiholeProcess
+) -> None:
+    # A name shared with another entry must survive the switches too.
+    await admin.set_hosts([f"{NAS_IP} {NAME} nas-admin.lan"])
+    await admin.allow_dns_floods()
+    async with watch_dns(pihole, NAME) as watch:
+        for index in range(20):
+            ip = PI_IP if index % 2 == 0 else NAS_IP
+            assert await client.ensure_record(NAME, ip)
+            # Wait until DNS has dropped the old address before switching back.
+            assert await resolve(pihole, NAME, expect=answer(ip)) == answer(ip)
+    seen = {tuple(found.addresses) for found in watch.answers}
+    assert {(NAS_IP,), (PI_IP,)} <= seen  # the watch saw the switches
+    unanswered = [found for found in watch.answers if not found.addresses]
+    assert unanswered == [], f"{len(unanswered)} of {len(watch.answers)} empty"
+    assert await resolve(pihole, "nas-admin.lan") == answer(NAS_IP)
 
 
 async def test_session_ended_by_pihole_logs_in_again_once(

@@ -292,19 +292,21 @@ class PiholeClient:
     async def ensure_record(self, name: str, ip: str) -> bool:
         """Make ``name`` resolve to ``ip`` only; True once the Pi-hole says so.
 
-        Records mapping ``name`` (in any case) to another address are removed;
-        other names sharing such an entry are kept by re-adding the entry
-        without ``name`` first. ``ip name`` is added unless ``name`` already
-        maps to ``ip``. Idempotent: a second call changes nothing.
+        ``ip name`` is added unless ``name`` already maps to ``ip``, and only
+        then are records mapping ``name`` (in any case) to another address
+        removed: in between DNS answers both addresses, never none (FTL answers
+        a change within a few ms, so removing first gave clients NXDOMAIN).
+        Other names sharing such an entry are kept by re-adding the entry
+        without ``name`` first. Idempotent: a second call changes nothing.
         """
         wanted = _record_entry(ip, name)
         async with self._records_lock:
             entries = [entry for entry in await self._entries() if entry.has_name(name)]
+            if not any(_same_ip(entry.ip, ip) for entry in entries):
+                await self._put_entry(wanted)
             for entry in entries:
                 if not _same_ip(entry.ip, ip):
                     await self._drop_name(entry, name)
-            if not any(_same_ip(entry.ip, ip) for entry in entries):
-                await self._put_entry(wanted)
             return self._only_maps_to(await self.records(), name, ip)
 
     @staticmethod
