@@ -41,6 +41,7 @@ from .conftest import MAC, SECRET, advance, entry_data, settle, setup_entry
 from .fakes.nas_simulator import Mode, NasSimulator
 from .nas_signer import COMING_ONLINE, GOING_OFFLINE, signed_call, snapshot_v1
 from .pihole import PiholeAdmin, PiholeProcess, admin_fixture, pihole_fixture, resolve
+from .test_pihole_client import FakePihole
 
 __all__ = ["admin_fixture", "pihole_fixture"]
 
@@ -64,6 +65,10 @@ def pihole_data(pihole: PiholeProcess, **overrides: Any) -> dict[str, Any]:
 def make_entry(
     nas: NasSimulator, pihole: PiholeProcess, **overrides: Any
 ) -> MockConfigEntry:
+    return entry_with_pihole(nas, pihole_data(pihole, **overrides))
+
+
+def entry_with_pihole(nas: NasSimulator, data: dict[str, Any]) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
         title="BaluHost",
@@ -71,7 +76,7 @@ def make_entry(
         data=entry_data(nas.url, ip_address=NAS_IP),
         subentries_data=[
             ConfigSubentryData(
-                data=pihole_data(pihole, **overrides),
+                data=data,
                 subentry_type=SUBENTRY_PIHOLE,
                 title="Pi-hole",
                 unique_id=None,
@@ -272,6 +277,42 @@ async def test_pihole_down_during_switch_converges(
     assert hass.states.get(IN_SYNC).state == "off"
     assert await answer(pihole) == [PI_IP]
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_unreachable_repair_shows_no_pihole_text(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+    nas: NasSimulator,
+) -> None:
+    # Not a Pi-hole: its login answers a phishing link and half a MB of text.
+    hostile = FakePihole("hostile-text", at_login=True)
+    await hostile.start()
+    try:
+        entry = entry_with_pihole(
+            nas,
+            {
+                CONF_URL: hostile.url,
+                CONF_PASSWORD: "pw",
+                CONF_VERIFY_SSL: True,
+                CONF_HOSTNAME: HOSTNAME,
+                CONF_PI_IP: PI_IP,
+            },
+        )
+        await setup_entry(hass, entry)
+        await advance(hass, freezer, 250, step=5)
+        issue = issue_registry.async_get_issue(
+            DOMAIN, f"{ISSUE_PIHOLE_UNREACHABLE}_{entry.entry_id}"
+        )
+        assert issue is not None
+        assert issue.translation_placeholders is not None
+        assert issue.translation_placeholders["error"] == "no session in answer"
+        shown = " ".join(issue.translation_placeholders.values())
+        assert "example.net" not in shown
+        assert len(shown) < 200
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await hostile.stop()
 
 
 async def test_setting_survives_restart_while_pihole_is_down(

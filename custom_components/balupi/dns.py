@@ -232,7 +232,9 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
             self._unreachable_since = self._unreachable_since or now
             if now - self._unreachable_since >= UNREACHABLE_GRACE:
                 problem = ISSUE_PIHOLE_UNREACHABLE
-        self._set_problem(problem, str(err))
+        # The reason is the client's own words: Pi-hole's text never reaches
+        # Repairs, where a link in it would look like advice from BaluPi.
+        self._set_problem(problem, err.reason)
         _LOGGER.debug("Pi-hole not in sync, retry in %s s: %s", self._retry, err)
         return replace(
             previous,
