@@ -26,7 +26,7 @@ from custom_components.balupi.const import (
     SERVICE_SWITCH_DNS,
     SUBENTRY_PIHOLE,
 )
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.const import (
     ATTR_CONFIG_ENTRY_ID,
     CONF_PASSWORD,
@@ -236,6 +236,20 @@ async def test_many_switches_one_session_and_logout_on_unload(
     assert await our_sessions(admin) == before + 1
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert await our_sessions(admin) == before
+
+
+async def test_logout_when_home_assistant_stops(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    pihole: PiholeProcess,
+    admin: PiholeAdmin,
+) -> None:
+    await setup_entry(hass, entry)
+    [ours] = await admin.sessions()
+    # Home Assistant stops without unloading its entries.
+    await hass.async_stop()
+    assert entry.state is ConfigEntryState.LOADED
+    assert ours["id"] not in [session["id"] for session in await admin.sessions()]
 
 
 async def test_pihole_down_during_switch_converges(

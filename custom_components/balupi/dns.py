@@ -16,8 +16,8 @@ import logging
 from typing import Any, override
 
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.const import CONF_IP_ADDRESS, CONF_URL
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import CONF_IP_ADDRESS, CONF_URL, EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
@@ -123,6 +123,21 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
         self._retry = RETRY_FIRST
         self._unreachable_since: datetime | None = None
         self._lock = asyncio.Lock()
+        # Home Assistant does not unload its entries when it stops; without
+        # this, every restart left a session holding one of Pi-hole's seats
+        # (shared by all its clients) until it timed out 30 minutes later.
+        entry.async_on_unload(
+            hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, self._async_log_out)
+        )
+
+    async def _async_log_out(self, _event: Event) -> None:
+        """Free the Pi-hole seat as Home Assistant stops.
+
+        A reconciliation under way finishes first; none starts afterwards, as
+        the coordinator shuts down on the same event (registered earlier).
+        """
+        async with self._lock:
+            await self.client.close()
 
     @override
     async def _async_setup(self) -> None:
