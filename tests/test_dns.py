@@ -26,16 +26,22 @@ from custom_components.balupi.const import (
     SERVICE_SWITCH_DNS,
     SUBENTRY_PIHOLE,
 )
+from homeassistant.components.sensor import ATTR_OPTIONS
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.const import (
     ATTR_CONFIG_ENTRY_ID,
+    ATTR_DEVICE_CLASS,
+    ATTR_FRIENDLY_NAME,
     CONF_PASSWORD,
     CONF_URL,
     CONF_VERIFY_SSL,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNKNOWN,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 
 from .conftest import MAC, SECRET, advance, entry_data, settle, setup_entry
 from .fakes.nas_simulator import Mode, NasSimulator
@@ -48,8 +54,9 @@ __all__ = ["admin_fixture", "pihole_fixture"]
 HOSTNAME = "baluhost.lan"
 NAS_IP = "192.0.2.10"
 PI_IP = "192.0.2.20"
-TARGET = "sensor.pi_hole_dns_dns_target"
-IN_SYNC = "binary_sensor.pi_hole_dns_dns_in_sync"
+TARGET = "sensor.pi_hole_dns_target"
+RECORD = "binary_sensor.pi_hole_dns_record"
+LAST_SWITCH = "sensor.pi_hole_last_dns_switch"
 
 
 def pihole_data(pihole: PiholeProcess, **overrides: Any) -> dict[str, Any]:
@@ -123,7 +130,43 @@ async def test_online_nas_gets_its_address(
     await setup_entry(hass, entry)
     assert await answer(pihole) == [NAS_IP]
     assert hass.states.get(TARGET).state == "nas"
-    assert hass.states.get(IN_SYNC).state == "off"
+    assert hass.states.get(RECORD).state == "off"
+
+
+async def test_entities_named_as_core_names_them(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    entry: MockConfigEntry,
+    pihole: PiholeProcess,
+) -> None:
+    await setup_entry(hass, entry)
+    names = {
+        TARGET: "Pi-hole DNS target",
+        RECORD: "Pi-hole DNS record",
+        LAST_SWITCH: "Pi-hole Last DNS switch",
+    }
+    for entity_id, name in names.items():
+        state = hass.states.get(entity_id)
+        assert state is not None, entity_id
+        assert state.attributes[ATTR_FRIENDLY_NAME] == name
+    # A problem sensor: on means the record is not as wanted.
+    assert hass.states.get(RECORD).attributes[ATTR_DEVICE_CLASS] == "problem"
+    assert hass.states.get(RECORD).state == STATE_OFF
+    # The meanings stayed, so the unique ids did too.
+    assert entity_registry.async_get(RECORD).unique_id == f"{MAC}_dns_in_sync"
+    assert entity_registry.async_get(TARGET).unique_id == f"{MAC}_dns_target"
+
+
+async def test_no_record_is_no_value(
+    hass: HomeAssistant, entry: MockConfigEntry, pihole: PiholeProcess
+) -> None:
+    pihole.stop()
+    await setup_entry(hass, entry)
+    target = hass.states.get(TARGET)
+    # Home Assistant's own "unknown", not an option of that name.
+    assert target.state == STATE_UNKNOWN
+    assert target.attributes[ATTR_OPTIONS] == ["nas", "pi", "other"]
+    assert hass.states.get(RECORD).state == STATE_ON
 
 
 async def test_stale_records_go_other_records_stay(
@@ -270,7 +313,7 @@ async def test_pihole_down_during_switch_converges(
         reply = await client.post(GOING_OFFLINE, data=body, headers=headers)
     assert await reply.json() == {"acknowledged": True, "dns_switched": False}
     await settle(hass)
-    assert hass.states.get(IN_SYNC).state == "on"
+    assert hass.states.get(RECORD).state == "on"
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(
             DOMAIN, SERVICE_SWITCH_DNS, {"target": "pi"}, blocking=True
@@ -284,11 +327,11 @@ async def test_pihole_down_during_switch_converges(
 
     await asyncio.to_thread(pihole.start)
     for _ in range(40):
-        if hass.states.get(IN_SYNC).state == "off":
+        if hass.states.get(RECORD).state == "off":
             break
         await advance(hass, freezer, 5, step=5)
         await settle(hass, 0.1)
-    assert hass.states.get(IN_SYNC).state == "off"
+    assert hass.states.get(RECORD).state == "off"
     assert await answer(pihole) == [PI_IP]
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
@@ -373,7 +416,7 @@ async def test_wrong_password_starts_reauth_without_a_login_storm(
 ) -> None:
     entry = make_entry(nas, pihole, password="wrong")
     await setup_entry(hass, entry)
-    assert hass.states.get(IN_SYNC).state == "on"
+    assert hass.states.get(RECORD).state == "on"
     issue_id = f"{ISSUE_PIHOLE_AUTH}_{entry.entry_id}"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
     flows = hass.config_entries.flow.async_progress()
@@ -414,7 +457,7 @@ async def test_app_password_without_sudo_is_a_repair(
     await setup_entry(hass, entry)
     issue_id = f"{ISSUE_PIHOLE_READ_ONLY}_{entry.entry_id}"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
-    assert hass.states.get(IN_SYNC).state == "on"
+    assert hass.states.get(RECORD).state == "on"
     await admin.set_app_sudo(enabled=True)
     await hass.services.async_call(
         DOMAIN, SERVICE_SWITCH_DNS, {"target": "pi"}, blocking=True

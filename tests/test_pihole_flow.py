@@ -59,7 +59,7 @@ async def test_add_pihole(
     await hass.async_block_till_done()
     # The entry reloaded with the Pi-hole: the NAS (online) has its name.
     assert await answer(pihole) == ["127.0.0.1"]
-    assert hass.states.get("sensor.pi_hole_dns_dns_target") is not None
+    assert hass.states.get("sensor.pi_hole_dns_target") is not None
     # The test login was closed again.
     assert len(await admin.sessions()) == sessions + 1
 

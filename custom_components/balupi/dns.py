@@ -65,12 +65,11 @@ PROBLEM_ISSUES = {
 
 
 class DnsShown(StrEnum):
-    """Where the name points, as read from the Pi-hole."""
+    """Where the name points, as read from the Pi-hole (None: no record)."""
 
     NAS = "nas"
     PI = "pi"
     OTHER = "other"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +77,7 @@ class DnsStatus:
     """What the DNS entities show."""
 
     wanted_ip: str | None
-    shown: DnsShown
+    shown: DnsShown | None
     in_sync: bool
     last_switch: datetime | None
     error: str | None = None
@@ -218,8 +217,9 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
 
     def _status(self, records: list[tuple[str, str]], *, in_sync: bool) -> DnsStatus:
         ips = {ip for ip, name in records if name.lower() == self.hostname.lower()}
+        shown: DnsShown | None
         if not ips:
-            shown = DnsShown.UNKNOWN
+            shown = None
         elif ips == {self.nas_ip}:
             shown = DnsShown.NAS
         elif ips == {self.pi_ip}:
@@ -231,7 +231,7 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
     def _failed(self, err: PiholeError) -> DnsStatus:
         """Keep what is known, schedule the retry and raise the right repair."""
         previous = self.data or DnsStatus(
-            self._wanted_ip, DnsShown.UNKNOWN, in_sync=False, last_switch=None
+            self._wanted_ip, None, in_sync=False, last_switch=None
         )
         if isinstance(err, PiholeAuthError):
             self._retry = RETRY_AFTER_AUTH_ERROR
