@@ -41,7 +41,11 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 
 from .conftest import MAC, SECRET, advance, entry_data, settle, setup_entry
 from .fakes.nas_simulator import Mode, NasSimulator
@@ -54,6 +58,8 @@ __all__ = ["admin_fixture", "pihole_fixture"]
 HOSTNAME = "baluhost.lan"
 NAS_IP = "192.0.2.10"
 PI_IP = "192.0.2.20"
+NEW_NAS_IP = "192.0.2.11"
+NEW_PI_IP = "192.0.2.21"
 TARGET = "sensor.pi_hole_dns_target"
 RECORD = "binary_sensor.pi_hole_dns_record"
 LAST_SWITCH = "sensor.pi_hole_last_dns_switch"
@@ -245,6 +251,129 @@ async def test_switch_dns_action(
             DOMAIN, SERVICE_SWITCH_DNS, {"target": "the moon"}, blocking=True
         )
     assert err.value.translation_key == "invalid_dns_target"
+
+
+@pytest.mark.parametrize(
+    ("stored", "target", "expected"),
+    [
+        (PI_IP, "pi", NEW_PI_IP),
+        (NAS_IP, "nas", NAS_IP),
+        ("192.0.2.55", "other", "192.0.2.55"),
+    ],
+)
+async def test_stored_address_becomes_a_target(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    nas: NasSimulator,
+    pihole: PiholeProcess,
+    stored: str,
+    target: str,
+    expected: str,
+) -> None:
+    # Stored by an earlier BaluPi: the address, not the target.
+    entry = make_entry(nas, pihole)
+    hass_storage[f"{DOMAIN}.{entry.entry_id}.dns"] = {
+        "version": 1,
+        "key": f"{DOMAIN}.{entry.entry_id}.dns",
+        "data": {"wanted_ip": stored, "last_switch": "2026-01-02T03:04:05+00:00"},
+    }
+    await setup_entry(hass, entry)
+    # The Pi's address changes: a target of "pi" follows it.
+    subentry = next(iter(entry.subentries.values()))
+    hass.config_entries.async_update_subentry(
+        entry, subentry, data=subentry.data | {CONF_PI_IP: NEW_PI_IP}
+    )
+    await hass.async_block_till_done()
+    await wait_for_answer(hass, pihole, [expected])
+    assert hass.states.get(TARGET).state == target
+    assert hass.states.get(RECORD).state == STATE_OFF
+    assert hass.states.get(LAST_SWITCH).state == "2026-01-02T03:04:05+00:00"
+
+
+async def test_reconfigured_nas_address_moves_the_record(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    nas: NasSimulator,
+    pihole: PiholeProcess,
+) -> None:
+    await setup_entry(hass, entry)
+    for target in ("pi", "nas"):
+        await hass.services.async_call(
+            DOMAIN, SERVICE_SWITCH_DNS, {"target": target}, blocking=True
+        )
+    assert await answer(pihole) == [NAS_IP]
+    result = await entry.start_reconfigure_flow(hass)
+    changed = entry_data(nas.url, ip_address=NEW_NAS_IP, secret="")
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    await wait_for_answer(hass, pihole, [NEW_NAS_IP])
+    assert hass.states.get(TARGET).state == "nas"
+    assert hass.states.get(RECORD).state == STATE_OFF
+
+
+async def test_removed_pihole_leaves_nothing_behind(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+    issue_registry: ir.IssueRegistry,
+    entry: MockConfigEntry,
+    pihole: PiholeProcess,
+    admin: PiholeAdmin,
+) -> None:
+    await setup_entry(hass, entry)
+    await hass.services.async_call(
+        DOMAIN, SERVICE_SWITCH_DNS, {"target": "pi"}, blocking=True
+    )
+    pihole.stop()
+    with pytest.raises(HomeAssistantError):
+        await hass.services.async_call(
+            DOMAIN, SERVICE_SWITCH_DNS, {"target": "nas"}, blocking=True
+        )
+    await advance(hass, freezer, 250, step=5)
+    issue_id = f"{ISSUE_PIHOLE_UNREACHABLE}_{entry.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    await asyncio.to_thread(pihole.start)
+    pihole_device = (DOMAIN, f"{MAC}_pihole")
+    assert device_registry.async_get_devices(identifiers={pihole_device}) != []
+    assert entity_registry.async_get(RECORD) is not None
+
+    subentry_id = next(iter(entry.subentries))
+    assert hass.config_entries.async_remove_subentry(entry, subentry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    for entity_id in (TARGET, RECORD, LAST_SWITCH):
+        assert entity_registry.async_get(entity_id) is None, entity_id
+        assert hass.states.get(entity_id) is None, entity_id
+    assert device_registry.async_get_devices(identifiers={pihole_device}) == []
+    # What BaluPi wanted is forgotten: a Pi-hole added later starts afresh.
+    assert f"{DOMAIN}.{entry.entry_id}.dns" not in hass_storage
+    # The record stays as it was: without BaluPi the name still leads somewhere.
+    assert await admin.hosts() == [f"{PI_IP} {HOSTNAME}"]
+
+
+async def test_removed_entry_takes_its_pihole_issues(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+    entry: MockConfigEntry,
+    pihole: PiholeProcess,
+) -> None:
+    await setup_entry(hass, entry)
+    pihole.stop()
+    with pytest.raises(HomeAssistantError):
+        await hass.services.async_call(
+            DOMAIN, SERVICE_SWITCH_DNS, {"target": "nas"}, blocking=True
+        )
+    await advance(hass, freezer, 250, step=5)
+    issue_id = f"{ISSUE_PIHOLE_UNREACHABLE}_{entry.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_switch_dns_needs_a_pihole(

@@ -218,6 +218,29 @@ async def test_switching_never_leaves_the_name_unanswered(
     assert await resolve(pihole, "nas-admin.lan") == answer(NAS_IP)
 
 
+async def test_remove_name_keeps_other_names(
+    client: PiholeClient,
+    admin: PiholeAdmin,
+    pihole: PiholeProcess,
+    request_log: RequestLog,
+) -> None:
+    await admin.set_hosts(
+        [
+            "192.0.2.50 printer.lan",
+            f"{NAS_IP} {NAME} nas-admin.lan",
+            f"{PI_IP} BaluHost.lan",
+        ]
+    )
+    await client.remove_name(NAME)
+    assert await admin.hosts() == ["192.0.2.50 printer.lan", f"{NAS_IP} nas-admin.lan"]
+    gone = DnsAnswer(NXDOMAIN, [])
+    assert await resolve(pihole, NAME, expect=gone) == gone
+    assert await resolve(pihole, "nas-admin.lan") == answer(NAS_IP)
+    writes = request_log.writes
+    await client.remove_name(NAME)
+    assert request_log.writes == writes  # nothing left to remove
+
+
 async def test_session_ended_by_pihole_logs_in_again_once(
     client: PiholeClient, admin: PiholeAdmin, request_log: RequestLog
 ) -> None:

@@ -372,6 +372,13 @@ class PiholeClient:
                     await self._drop_name(entry, name)
             return self._only_maps_to(await self.records(), name, ip)
 
+    async def remove_name(self, name: str) -> None:
+        """Remove every record of ``name``, keeping other names of its entries."""
+        async with self._records_lock:
+            for entry in await self._entries():
+                if entry.has_name(name):
+                    await self._drop_name(entry, name)
+
     @staticmethod
     def _only_maps_to(records: list[tuple[str, str]], name: str, ip: str) -> bool:
         """Return whether ``name`` has records and all of them point to ``ip``."""
