@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Generator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 import json
 import os
@@ -21,6 +22,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 from typing import IO, Any
 
@@ -39,6 +41,8 @@ STOP_TIMEOUT = 15
 START_ATTEMPTS = 3
 DNS_TIMEOUT = 2.0
 DNS_SETTLE = 1.0
+# How often watch_dns() asks: well inside the 4-8 ms FTL takes to apply a change.
+DNS_POLL_INTERVAL = 0.002
 
 
 def free_port() -> int:
@@ -325,6 +329,16 @@ class PiholeAdmin:
         password: str = app["password"]
         return password
 
+    async def allow_dns_floods(self) -> None:
+        """Lift FTL's per-client DNS rate limit (1000 queries a minute).
+
+        Polling the name every few ms would be refused (REFUSED, no address)
+        within a second otherwise.
+        """
+        config = {"dns": {"rateLimit": {"count": 0}}}
+        status, body = await self.call("PATCH", "/config", {"config": config})
+        assert status == 200, body
+
     async def set_app_sudo(self, *, enabled: bool) -> None:
         """Allow or forbid writes by app sessions (applies at once)."""
         config = {"webserver": {"api": {"app_sudo": enabled}}}
@@ -405,3 +419,34 @@ async def resolve(
         if expect is None or answer == expect or time.monotonic() > deadline:
             return answer
         await asyncio.sleep(0.02)
+
+
+@dataclass
+class DnsWatch:
+    """Every answer Pi-hole's DNS gave for one name while it was watched."""
+
+    port: int
+    name: str
+    answers: list[DnsAnswer] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def _poll(self) -> None:
+        """Ask again and again (in a thread) until told to stop."""
+        while not self._stop.is_set():
+            self.answers.append(query_a(self.port, self.name))
+            self._stop.wait(DNS_POLL_INTERVAL)
+
+
+@asynccontextmanager
+async def watch_dns(pihole: PiholeProcess, name: str) -> AsyncGenerator[DnsWatch]:
+    """Ask Pi-hole's DNS for ``name`` every few ms for as long as the block runs.
+
+    Lift the DNS rate limit first (``PiholeAdmin.allow_dns_floods``).
+    """
+    watch = DnsWatch(pihole.dns_port, name)
+    polling = asyncio.create_task(asyncio.to_thread(watch._poll))
+    try:
+        yield watch
+    finally:
+        watch._stop.set()
+        await polling

@@ -114,7 +114,7 @@ DEEP_TEXT = """element => {
 NAS_STATE = "sensor.baluhost_nas_state"
 WAKE = "button.baluhost_wake_nas"
 RAID = "sensor.baluhost_raid_md0"
-DNS_TARGET = "sensor.pi_hole_dns_dns_target"
+DNS_TARGET = "sensor.pi_hole_dns_target"
 
 
 def power_sensor(index: int) -> str:

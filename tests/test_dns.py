@@ -26,29 +26,43 @@ from custom_components.balupi.const import (
     SERVICE_SWITCH_DNS,
     SUBENTRY_PIHOLE,
 )
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.components.sensor import ATTR_OPTIONS
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.const import (
     ATTR_CONFIG_ENTRY_ID,
+    ATTR_DEVICE_CLASS,
+    ATTR_FRIENDLY_NAME,
     CONF_PASSWORD,
     CONF_URL,
     CONF_VERIFY_SSL,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNKNOWN,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 
 from .conftest import MAC, SECRET, advance, entry_data, settle, setup_entry
 from .fakes.nas_simulator import Mode, NasSimulator
 from .nas_signer import COMING_ONLINE, GOING_OFFLINE, signed_call, snapshot_v1
 from .pihole import PiholeAdmin, PiholeProcess, admin_fixture, pihole_fixture, resolve
+from .test_pihole_client import FakePihole
 
 __all__ = ["admin_fixture", "pihole_fixture"]
 
 HOSTNAME = "baluhost.lan"
 NAS_IP = "192.0.2.10"
 PI_IP = "192.0.2.20"
-TARGET = "sensor.pi_hole_dns_dns_target"
-IN_SYNC = "binary_sensor.pi_hole_dns_dns_in_sync"
+NEW_NAS_IP = "192.0.2.11"
+NEW_PI_IP = "192.0.2.21"
+TARGET = "sensor.pi_hole_dns_target"
+RECORD = "binary_sensor.pi_hole_dns_record"
+LAST_SWITCH = "sensor.pi_hole_last_dns_switch"
 
 
 def pihole_data(pihole: PiholeProcess, **overrides: Any) -> dict[str, Any]:
@@ -64,6 +78,10 @@ def pihole_data(pihole: PiholeProcess, **overrides: Any) -> dict[str, Any]:
 def make_entry(
     nas: NasSimulator, pihole: PiholeProcess, **overrides: Any
 ) -> MockConfigEntry:
+    return entry_with_pihole(nas, pihole_data(pihole, **overrides))
+
+
+def entry_with_pihole(nas: NasSimulator, data: dict[str, Any]) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
         title="BaluHost",
@@ -71,7 +89,7 @@ def make_entry(
         data=entry_data(nas.url, ip_address=NAS_IP),
         subentries_data=[
             ConfigSubentryData(
-                data=pihole_data(pihole, **overrides),
+                data=data,
                 subentry_type=SUBENTRY_PIHOLE,
                 title="Pi-hole",
                 unique_id=None,
@@ -118,7 +136,43 @@ async def test_online_nas_gets_its_address(
     await setup_entry(hass, entry)
     assert await answer(pihole) == [NAS_IP]
     assert hass.states.get(TARGET).state == "nas"
-    assert hass.states.get(IN_SYNC).state == "off"
+    assert hass.states.get(RECORD).state == "off"
+
+
+async def test_entities_named_as_core_names_them(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    entry: MockConfigEntry,
+    pihole: PiholeProcess,
+) -> None:
+    await setup_entry(hass, entry)
+    names = {
+        TARGET: "Pi-hole DNS target",
+        RECORD: "Pi-hole DNS record",
+        LAST_SWITCH: "Pi-hole Last DNS switch",
+    }
+    for entity_id, name in names.items():
+        state = hass.states.get(entity_id)
+        assert state is not None, entity_id
+        assert state.attributes[ATTR_FRIENDLY_NAME] == name
+    # A problem sensor: on means the record is not as wanted.
+    assert hass.states.get(RECORD).attributes[ATTR_DEVICE_CLASS] == "problem"
+    assert hass.states.get(RECORD).state == STATE_OFF
+    # The meanings stayed, so the unique ids did too.
+    assert entity_registry.async_get(RECORD).unique_id == f"{MAC}_dns_in_sync"
+    assert entity_registry.async_get(TARGET).unique_id == f"{MAC}_dns_target"
+
+
+async def test_no_record_is_no_value(
+    hass: HomeAssistant, entry: MockConfigEntry, pihole: PiholeProcess
+) -> None:
+    pihole.stop()
+    await setup_entry(hass, entry)
+    target = hass.states.get(TARGET)
+    # Home Assistant's own "unknown", not an option of that name.
+    assert target.state == STATE_UNKNOWN
+    assert target.attributes[ATTR_OPTIONS] == ["nas", "pi", "other"]
+    assert hass.states.get(RECORD).state == STATE_ON
 
 
 async def test_stale_records_go_other_records_stay(
@@ -199,6 +253,129 @@ async def test_switch_dns_action(
     assert err.value.translation_key == "invalid_dns_target"
 
 
+@pytest.mark.parametrize(
+    ("stored", "target", "expected"),
+    [
+        (PI_IP, "pi", NEW_PI_IP),
+        (NAS_IP, "nas", NAS_IP),
+        ("192.0.2.55", "other", "192.0.2.55"),
+    ],
+)
+async def test_stored_address_becomes_a_target(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    nas: NasSimulator,
+    pihole: PiholeProcess,
+    stored: str,
+    target: str,
+    expected: str,
+) -> None:
+    # Stored by an earlier BaluPi: the address, not the target.
+    entry = make_entry(nas, pihole)
+    hass_storage[f"{DOMAIN}.{entry.entry_id}.dns"] = {
+        "version": 1,
+        "key": f"{DOMAIN}.{entry.entry_id}.dns",
+        "data": {"wanted_ip": stored, "last_switch": "2026-01-02T03:04:05+00:00"},
+    }
+    await setup_entry(hass, entry)
+    # The Pi's address changes: a target of "pi" follows it.
+    subentry = next(iter(entry.subentries.values()))
+    hass.config_entries.async_update_subentry(
+        entry, subentry, data=subentry.data | {CONF_PI_IP: NEW_PI_IP}
+    )
+    await hass.async_block_till_done()
+    await wait_for_answer(hass, pihole, [expected])
+    assert hass.states.get(TARGET).state == target
+    assert hass.states.get(RECORD).state == STATE_OFF
+    assert hass.states.get(LAST_SWITCH).state == "2026-01-02T03:04:05+00:00"
+
+
+async def test_reconfigured_nas_address_moves_the_record(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    nas: NasSimulator,
+    pihole: PiholeProcess,
+) -> None:
+    await setup_entry(hass, entry)
+    for target in ("pi", "nas"):
+        await hass.services.async_call(
+            DOMAIN, SERVICE_SWITCH_DNS, {"target": target}, blocking=True
+        )
+    assert await answer(pihole) == [NAS_IP]
+    result = await entry.start_reconfigure_flow(hass)
+    changed = entry_data(nas.url, ip_address=NEW_NAS_IP, secret="")
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    await wait_for_answer(hass, pihole, [NEW_NAS_IP])
+    assert hass.states.get(TARGET).state == "nas"
+    assert hass.states.get(RECORD).state == STATE_OFF
+
+
+async def test_removed_pihole_leaves_nothing_behind(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+    issue_registry: ir.IssueRegistry,
+    entry: MockConfigEntry,
+    pihole: PiholeProcess,
+    admin: PiholeAdmin,
+) -> None:
+    await setup_entry(hass, entry)
+    await hass.services.async_call(
+        DOMAIN, SERVICE_SWITCH_DNS, {"target": "pi"}, blocking=True
+    )
+    pihole.stop()
+    with pytest.raises(HomeAssistantError):
+        await hass.services.async_call(
+            DOMAIN, SERVICE_SWITCH_DNS, {"target": "nas"}, blocking=True
+        )
+    await advance(hass, freezer, 250, step=5)
+    issue_id = f"{ISSUE_PIHOLE_UNREACHABLE}_{entry.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    await asyncio.to_thread(pihole.start)
+    pihole_device = (DOMAIN, f"{MAC}_pihole")
+    assert device_registry.async_get_devices(identifiers={pihole_device}) != []
+    assert entity_registry.async_get(RECORD) is not None
+
+    subentry_id = next(iter(entry.subentries))
+    assert hass.config_entries.async_remove_subentry(entry, subentry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    for entity_id in (TARGET, RECORD, LAST_SWITCH):
+        assert entity_registry.async_get(entity_id) is None, entity_id
+        assert hass.states.get(entity_id) is None, entity_id
+    assert device_registry.async_get_devices(identifiers={pihole_device}) == []
+    # What BaluPi wanted is forgotten: a Pi-hole added later starts afresh.
+    assert f"{DOMAIN}.{entry.entry_id}.dns" not in hass_storage
+    # The record stays as it was: without BaluPi the name still leads somewhere.
+    assert await admin.hosts() == [f"{PI_IP} {HOSTNAME}"]
+
+
+async def test_removed_entry_takes_its_pihole_issues(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+    entry: MockConfigEntry,
+    pihole: PiholeProcess,
+) -> None:
+    await setup_entry(hass, entry)
+    pihole.stop()
+    with pytest.raises(HomeAssistantError):
+        await hass.services.async_call(
+            DOMAIN, SERVICE_SWITCH_DNS, {"target": "nas"}, blocking=True
+        )
+    await advance(hass, freezer, 250, step=5)
+    issue_id = f"{ISSUE_PIHOLE_UNREACHABLE}_{entry.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
 async def test_switch_dns_needs_a_pihole(
     hass: HomeAssistant, config_entry: MockConfigEntry
 ) -> None:
@@ -233,6 +410,20 @@ async def test_many_switches_one_session_and_logout_on_unload(
     assert await our_sessions(admin) == before
 
 
+async def test_logout_when_home_assistant_stops(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    pihole: PiholeProcess,
+    admin: PiholeAdmin,
+) -> None:
+    await setup_entry(hass, entry)
+    [ours] = await admin.sessions()
+    # Home Assistant stops without unloading its entries.
+    await hass.async_stop()
+    assert entry.state is ConfigEntryState.LOADED
+    assert ours["id"] not in [session["id"] for session in await admin.sessions()]
+
+
 async def test_pihole_down_during_switch_converges(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -251,7 +442,7 @@ async def test_pihole_down_during_switch_converges(
         reply = await client.post(GOING_OFFLINE, data=body, headers=headers)
     assert await reply.json() == {"acknowledged": True, "dns_switched": False}
     await settle(hass)
-    assert hass.states.get(IN_SYNC).state == "on"
+    assert hass.states.get(RECORD).state == "on"
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(
             DOMAIN, SERVICE_SWITCH_DNS, {"target": "pi"}, blocking=True
@@ -265,13 +456,49 @@ async def test_pihole_down_during_switch_converges(
 
     await asyncio.to_thread(pihole.start)
     for _ in range(40):
-        if hass.states.get(IN_SYNC).state == "off":
+        if hass.states.get(RECORD).state == "off":
             break
         await advance(hass, freezer, 5, step=5)
         await settle(hass, 0.1)
-    assert hass.states.get(IN_SYNC).state == "off"
+    assert hass.states.get(RECORD).state == "off"
     assert await answer(pihole) == [PI_IP]
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_unreachable_repair_shows_no_pihole_text(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+    nas: NasSimulator,
+) -> None:
+    # Not a Pi-hole: its login answers a phishing link and half a MB of text.
+    hostile = FakePihole("hostile-text", at_login=True)
+    await hostile.start()
+    try:
+        entry = entry_with_pihole(
+            nas,
+            {
+                CONF_URL: hostile.url,
+                CONF_PASSWORD: "pw",
+                CONF_VERIFY_SSL: True,
+                CONF_HOSTNAME: HOSTNAME,
+                CONF_PI_IP: PI_IP,
+            },
+        )
+        await setup_entry(hass, entry)
+        await advance(hass, freezer, 250, step=5)
+        issue = issue_registry.async_get_issue(
+            DOMAIN, f"{ISSUE_PIHOLE_UNREACHABLE}_{entry.entry_id}"
+        )
+        assert issue is not None
+        assert issue.translation_placeholders is not None
+        assert issue.translation_placeholders["error"] == "no session in answer"
+        shown = " ".join(issue.translation_placeholders.values())
+        assert "example.net" not in shown
+        assert len(shown) < 200
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await hostile.stop()
 
 
 async def test_setting_survives_restart_while_pihole_is_down(
@@ -318,7 +545,7 @@ async def test_wrong_password_starts_reauth_without_a_login_storm(
 ) -> None:
     entry = make_entry(nas, pihole, password="wrong")
     await setup_entry(hass, entry)
-    assert hass.states.get(IN_SYNC).state == "on"
+    assert hass.states.get(RECORD).state == "on"
     issue_id = f"{ISSUE_PIHOLE_AUTH}_{entry.entry_id}"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
     flows = hass.config_entries.flow.async_progress()
@@ -359,7 +586,7 @@ async def test_app_password_without_sudo_is_a_repair(
     await setup_entry(hass, entry)
     issue_id = f"{ISSUE_PIHOLE_READ_ONLY}_{entry.entry_id}"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
-    assert hass.states.get(IN_SYNC).state == "on"
+    assert hass.states.get(RECORD).state == "on"
     await admin.set_app_sudo(enabled=True)
     await hass.services.async_call(
         DOMAIN, SERVICE_SWITCH_DNS, {"target": "pi"}, blocking=True

@@ -32,6 +32,7 @@ from .pihole import (  # noqa: F401 - fixtures are found by pytest, not used
     pihole_fixture,
     request_log_fixture,
     resolve,
+    watch_dns,
 )
 
 NAS_IP = "192.0.2.20"
@@ -151,7 +152,9 @@ async def test_bad_records_refused_before_sending(
 
 
 async def test_record_refused_by_ftl(client: PiholeClient) -> None:
-    with pytest.raises(PiholeError, match=r"HTTP 400 Invalid value.*invalid hostname"):
+    with pytest.raises(
+        PiholeError, match=r"HTTP 400 \(Invalid value.*invalid hostname"
+    ):
         await client.add_record(PI_IP, "double..dot.lan")
 
 
@@ -170,8 +173,8 @@ async def test_ensure_record_moves_name_between_nas_and_pi(
     assert await client.ensure_record(NAME, NAS_IP)
     assert await admin.hosts() == [
         *unrelated,
+        f"{NAS_IP} {NAME}",  # added before the stale entries were split
         "192.0.2.60 other.lan",
-        f"{NAS_IP} {NAME}",
     ]
     assert await resolve(pihole, NAME, expect=answer(NAS_IP)) == answer(NAS_IP)
     assert await resolve(pihole, "other.lan") == answer("192.0.2.60")
@@ -194,6 +197,48 @@ async def test_ensure_record_moves_name_between_nas_and_pi(
     await client.delete_record(NAS_IP, NAME)
     gone = DnsAnswer(NXDOMAIN, [])
     assert await resolve(pihole, NAME, expect=gone) == gone
+
+
+async def test_switching_never_leaves_the_name_unanswered(
+    client: PiholeClient, admin: PiholeAdmin, pihole: PiholeProcess
+) -> None:
+    # A name shared with another entry must survive the switches too.
+    await admin.set_hosts([f"{NAS_IP} {NAME} nas-admin.lan"])
+    await admin.allow_dns_floods()
+    async with watch_dns(pihole, NAME) as watch:
+        for index in range(20):
+            ip = PI_IP if index % 2 == 0 else NAS_IP
+            assert await client.ensure_record(NAME, ip)
+            # Wait until DNS has dropped the old address before switching back.
+            assert await resolve(pihole, NAME, expect=answer(ip)) == answer(ip)
+    seen = {tuple(found.addresses) for found in watch.answers}
+    assert {(NAS_IP,), (PI_IP,)} <= seen  # the watch saw the switches
+    unanswered = [found for found in watch.answers if not found.addresses]
+    assert unanswered == [], f"{len(unanswered)} of {len(watch.answers)} empty"
+    assert await resolve(pihole, "nas-admin.lan") == answer(NAS_IP)
+
+
+async def test_remove_name_keeps_other_names(
+    client: PiholeClient,
+    admin: PiholeAdmin,
+    pihole: PiholeProcess,
+    request_log: RequestLog,
+) -> None:
+    await admin.set_hosts(
+        [
+            "192.0.2.50 printer.lan",
+            f"{NAS_IP} {NAME} nas-admin.lan",
+            f"{PI_IP} BaluHost.lan",
+        ]
+    )
+    await client.remove_name(NAME)
+    assert await admin.hosts() == ["192.0.2.50 printer.lan", f"{NAS_IP} nas-admin.lan"]
+    gone = DnsAnswer(NXDOMAIN, [])
+    assert await resolve(pihole, NAME, expect=gone) == gone
+    assert await resolve(pihole, "nas-admin.lan") == answer(NAS_IP)
+    writes = request_log.writes
+    await client.remove_name(NAME)
+    assert request_log.writes == writes  # nothing left to remove
 
 
 async def test_session_ended_by_pihole_logs_in_again_once(
@@ -365,12 +410,23 @@ async def test_pihole_stopped_and_restarted(
 # --- faults the real Pi-hole does not produce -------------------------------
 
 
+# Pi-hole's text as a hostile server would word it: a link to click, control
+# characters that forge log lines, and far more of it than anyone reads.
+PHISHING = "Session expired, log in again at https://pi-hole.example.net/login"
+HOSTILE_TEXT = PHISHING + "\n\x1b[2KERROR forged log line " + "x" * 500_000
+NESTING = 100_000
+HUGE = 100 * 1024 * 1024
+
 FAULTS: dict[str, Callable[[], web.Response]] = {
     "hang": lambda: web.Response(status=204),  # once released, at teardown
     "error": lambda: web.json_response({"error": {"key": "boom"}}, status=500),
     "garbage": lambda: web.Response(text="<html>router login</html>"),
     "other-json": lambda: web.json_response({"unrelated": True}),
     "json-list": lambda: web.json_response([1, 2]),
+    "deep": lambda: web.Response(
+        text='{"a":' * NESTING + "1" + "}" * NESTING, content_type="application/json"
+    ),
+    "hostile-text": lambda: web.json_response({"session": {"message": HOSTILE_TEXT}}),
     "unauthorized": lambda: web.json_response(
         {"error": {"key": "unauthorized"}}, status=401
     ),
@@ -387,6 +443,7 @@ class FakePihole:
         self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.sent = 0  # bytes of a huge answer that went out
 
     async def start(self) -> None:
         app = web.Application()
@@ -410,7 +467,29 @@ class FakePihole:
             return self._answer(login=login)
         if self.fault == "hang":
             await self._release.wait()
+        if self.fault in ("huge", "huge-declared"):
+            return await self._huge(request, declared=self.fault == "huge-declared")
         return FAULTS[self.fault]()
+
+    async def _huge(
+        self, request: web.Request, *, declared: bool
+    ) -> web.StreamResponse:
+        """Send HUGE bytes of JSON text, with or without saying so up front."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if declared:
+            response.content_length = HUGE
+        await response.prepare(request)
+        chunk = b"A" * 65536
+        try:
+            await response.write(b'{"version": "')
+            while self.sent < HUGE - 20:
+                await response.write(chunk)
+                self.sent += len(chunk)
+                if declared:
+                    await self._release.wait()  # until the client gave up
+        except ConnectionResetError:
+            pass  # the client hung up: what it should do
+        return response
 
     @staticmethod
     def _answer(*, login: bool) -> web.Response:
@@ -461,3 +540,65 @@ async def test_fresh_session_refused_is_not_retried(
             await pihole_client.version()
         assert fake.logins == logins  # one login per call, never a loop
     await pihole_client.close()
+
+
+@pytest.mark.parametrize(
+    "fake",
+    [("huge", True), ("huge", False), ("huge-declared", False)],
+    indirect=True,
+)
+async def test_huge_answer_refused_before_it_is_held(
+    fake: FakePihole, http: aiohttp.ClientSession
+) -> None:
+    pihole_client = PiholeClient(http, fake.url, "pw", timeout=30)
+    with pytest.raises(PiholeConnectionError, match="larger than") as err:
+        await pihole_client.version()
+    assert err.value.reason == "answer larger than 1048576 bytes"
+    # Socket buffers take a few MB; the rest was never sent, let alone read.
+    assert fake.sent < 16 * 1024 * 1024
+    await pihole_client.close()
+
+
+@pytest.mark.parametrize(
+    "fake", [("hostile-text", True), ("hostile-text", False)], indirect=True
+)
+async def test_pihole_text_in_errors_is_short_and_one_line(
+    fake: FakePihole, http: aiohttp.ClientSession
+) -> None:
+    pihole_client = PiholeClient(http, fake.url, "pw")
+    with pytest.raises(PiholeConnectionError) as err:
+        await pihole_client.version()
+    message = str(err.value)
+    assert len(message) < 300, len(message)
+    assert message.isprintable(), message
+    assert "Session expired" in message or "no FTL version" in message
+    # The reason, shown to people, is the client's own words only.
+    assert err.value.reason in ("no session in answer", "no FTL version in answer")
+    await pihole_client.close()
+
+
+async def test_refusal_quotes_pihole_briefly(
+    socket_enabled: None, http: aiohttp.ClientSession
+) -> None:
+    async def refuse(request: web.Request) -> web.Response:
+        error = {"key": "bad_request", "message": HOSTILE_TEXT, "hint": HOSTILE_TEXT}
+        return web.json_response({"error": error}, status=400)
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    pihole_client = PiholeClient(http, f"http://127.0.0.1:{port}", "pw")
+    try:
+        with pytest.raises(PiholeError) as err:
+            await pihole_client.version()
+    finally:
+        await runner.cleanup()
+    message = str(err.value)
+    assert len(message) < 300, len(message)
+    assert message.isprintable(), message
+    assert message.startswith("login: HTTP 400 (Session expired"), message
+    assert err.value.reason == "HTTP 400"

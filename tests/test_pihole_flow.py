@@ -9,16 +9,39 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.balupi import pihole as client_module
-from custom_components.balupi.const import CONF_HOSTNAME, CONF_PI_IP, SUBENTRY_PIHOLE
+from custom_components.balupi.const import (
+    CONF_HOSTNAME,
+    CONF_PI_IP,
+    DOMAIN,
+    SERVICE_SWITCH_DNS,
+    SUBENTRY_PIHOLE,
+)
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER
-from homeassistant.const import CONF_PASSWORD, CONF_URL
+from homeassistant.const import CONF_PASSWORD, CONF_URL, STATE_OFF
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
 from .conftest import setup_entry
 from .fakes.nas_simulator import NasSimulator
-from .pihole import PiholeAdmin, PiholeProcess, admin_fixture, pihole_fixture
-from .test_dns import HOSTNAME, NAS_IP, PI_IP, answer, make_entry, pihole_data
+from .pihole import (
+    DnsAnswer,
+    PiholeAdmin,
+    PiholeProcess,
+    admin_fixture,
+    pihole_fixture,
+    resolve,
+)
+from .test_dns import (
+    HOSTNAME,
+    NAS_IP,
+    NEW_PI_IP,
+    PI_IP,
+    RECORD,
+    TARGET,
+    answer,
+    make_entry,
+    pihole_data,
+)
 
 __all__ = ["admin_fixture", "pihole_fixture"]
 
@@ -59,7 +82,7 @@ async def test_add_pihole(
     await hass.async_block_till_done()
     # The entry reloaded with the Pi-hole: the NAS (online) has its name.
     assert await answer(pihole) == ["127.0.0.1"]
-    assert hass.states.get("sensor.pi_hole_dns_dns_target") is not None
+    assert hass.states.get("sensor.pi_hole_dns_target") is not None
     # The test login was closed again.
     assert len(await admin.sessions()) == sessions + 1
 
@@ -176,6 +199,38 @@ async def test_reconfigure_pihole(
     await hass.async_block_till_done()
     assert entry.subentries[subentry.subentry_id].data[CONF_HOSTNAME] == "nas.home.arpa"
     assert f"{NAS_IP} nas.home.arpa" in await admin.hosts()
+
+
+async def test_reconfigure_pi_address_and_name(
+    hass: HomeAssistant, nas: NasSimulator, pihole: PiholeProcess, admin: PiholeAdmin
+) -> None:
+    await admin.set_hosts(["192.0.2.99 printer.lan"])
+    entry = make_entry(nas, pihole)
+    await setup_entry(hass, entry)
+    await hass.services.async_call(
+        DOMAIN, SERVICE_SWITCH_DNS, {"target": "pi"}, blocking=True
+    )
+    assert await answer(pihole) == [PI_IP]
+    subentry = next(iter(entry.subentries.values()))
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_PIHOLE),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry.subentry_id},
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], pihole_data(pihole, hostname="nas.lan", pi_ip=NEW_PI_IP)
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    # The Pi's new address, under the new name only; other records untouched.
+    assert sorted(await admin.hosts()) == sorted(
+        ["192.0.2.99 printer.lan", f"{NEW_PI_IP} nas.lan"]
+    )
+    moved = DnsAnswer(0, [NEW_PI_IP])
+    assert await resolve(pihole, "nas.lan", expect=moved) == moved
+    gone = DnsAnswer(3, [])
+    assert await resolve(pihole, HOSTNAME, expect=gone) == gone
+    assert hass.states.get(TARGET).state == "pi"
+    assert hass.states.get(RECORD).state == STATE_OFF
 
 
 async def test_reauth_without_pihole_aborts(

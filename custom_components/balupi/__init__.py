@@ -28,7 +28,7 @@ from .coordinator import (
     snapshot_store,
 )
 from .data import BalupiConfigEntry, BalupiData
-from .dns import DnsCoordinator, dns_store
+from .dns import DnsCoordinator, async_remove_dns
 from .entity import nas_device_info
 from .heartbeat import PowerHint, PowerThresholds
 from .inbox import InboxCoordinator, async_remove_inbox, inbox_settings, inbox_store
@@ -85,6 +85,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
         entry.async_on_unload(
             coordinator.async_add_transition_listener(dns.async_on_nas_transition)
         )
+    else:
+        await async_remove_dns(hass, entry)
     if (settings := inbox_settings(entry.data, entry.options)) is not None:
         inbox = InboxCoordinator(hass, entry, settings)
         entry.runtime_data.inbox = inbox
@@ -152,10 +154,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> b
 
 async def async_remove_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
     """Delete what was persisted for a removed entry."""
+    await async_remove_dns(hass, entry)
     for store in (
         lifecycle_store,
         snapshot_store,
-        dns_store,
         inbox_store,
         insights_store,
     ):

@@ -23,9 +23,11 @@ NAS_ONLINE = BinarySensorEntityDescription(
 )
 
 
-DNS_IN_SYNC = BinarySensorEntityDescription(
+# Named after the thing, as problem sensors are: "DNS record" on means it is
+# not as wanted. The key keeps the unique id of the former "DNS in sync".
+DNS_RECORD = BinarySensorEntityDescription(
     key="in_sync",
-    translation_key="dns_in_sync",
+    translation_key="dns_record",
     device_class=BinarySensorDeviceClass.PROBLEM,
 )
 
@@ -49,7 +51,7 @@ async def async_setup_entry(
         async_add_entities([InboxFlushingBinarySensor(inbox, INBOX_FLUSHING)])
     if (dns := entry.runtime_data.dns) is not None:
         async_add_entities(
-            [DnsOutOfSyncBinarySensor(dns, DNS_IN_SYNC)],
+            [DnsRecordBinarySensor(dns, DNS_RECORD)],
             config_subentry_id=dns.subentry_id,
         )
 
@@ -63,7 +65,7 @@ class NasOnlineBinarySensor(BalupiNasEntity, BinarySensorEntity):
         return self.coordinator.data.state is NasState.ONLINE
 
 
-class DnsOutOfSyncBinarySensor(BalupiDnsEntity, BinarySensorEntity):
+class DnsRecordBinarySensor(BalupiDnsEntity, BinarySensorEntity):
     """On (a problem) while the wanted record is not confirmed on the Pi-hole."""
 
     @property

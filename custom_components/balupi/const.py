@@ -93,6 +93,8 @@ DNS_REPLY_BUDGET: Final = 5.0
 MAX_LOGGED_REJECTIONS: Final = 256
 
 STORAGE_VERSION: Final = 1
+# 1.2: the DNS store keeps the target (nas, pi, an address), not its address.
+DNS_STORAGE_MINOR_VERSION: Final = 2
 
 # Inbox flush (options). The host defaults to the NAS's IP address.
 CONF_INBOX_PATH: Final = "inbox_path"

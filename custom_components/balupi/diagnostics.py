@@ -87,6 +87,7 @@ def _dns(entry: BalupiConfigEntry) -> dict[str, Any] | None:
     status = dns.data
     return {
         "hostname": dns.hostname,
+        "target": status.target,
         "wanted_ip": status.wanted_ip,
         "shown": status.shown,
         "in_sync": status.in_sync,

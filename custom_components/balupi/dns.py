@@ -1,14 +1,17 @@
 """Keeps the NAS's DNS name on the Pi-hole pointing where the NAS is.
 
-Desired-state reconciliation: the wanted address is persisted, and every
-refresh makes the Pi-hole match it (delete records of the name that point
-elsewhere, add the wanted one, read back). When the Pi-hole is down or refuses,
+Desired-state reconciliation: the wanted target (nas, pi or an address) is
+persisted and resolved to an address on every refresh, which makes the Pi-hole
+match it (add the wanted record, delete records of the name that point
+elsewhere, read back). So a changed NAS or Pi address is followed, and a
+changed name's old records are removed. When the Pi-hole is down or refuses,
 refreshes come again with backoff until the record holds, also after a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -16,8 +19,8 @@ import logging
 from typing import Any, override
 
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.const import CONF_IP_ADDRESS, CONF_URL
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import CONF_IP_ADDRESS, CONF_URL, EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
@@ -26,6 +29,7 @@ from homeassistant.util import dt as dt_util
 from .const import (
     CONF_HOSTNAME,
     CONF_PI_IP,
+    DNS_STORAGE_MINOR_VERSION,
     DOMAIN,
     ISSUE_PIHOLE_AUTH,
     ISSUE_PIHOLE_READ_ONLY,
@@ -65,28 +69,82 @@ PROBLEM_ISSUES = {
 
 
 class DnsShown(StrEnum):
-    """Where the name points, as read from the Pi-hole."""
+    """Where the name points, as read from the Pi-hole (None: no record)."""
 
     NAS = "nas"
     PI = "pi"
     OTHER = "other"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
 class DnsStatus:
     """What the DNS entities show."""
 
+    target: str | None
     wanted_ip: str | None
-    shown: DnsShown
+    shown: DnsShown | None
     in_sync: bool
     last_switch: datetime | None
     error: str | None = None
 
 
-def dns_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+class DnsStore(Store[dict[str, Any]]):
+    """The wanted target and the name it was written for, across restarts.
+
+    Version 1.1 kept the wanted address instead, which went stale when the
+    NAS's or the Pi's address was changed; it is read as the target it was.
+    """
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_id: str,
+        targets: Mapping[str, DnsTarget] | None = None,
+    ) -> None:
+        """Open an entry's store; ``targets`` maps today's addresses to targets."""
+        super().__init__(
+            hass,
+            STORAGE_VERSION,
+            f"{DOMAIN}.{entry_id}.dns",
+            minor_version=DNS_STORAGE_MINOR_VERSION,
+            atomic_writes=True,
+        )
+        self._targets = targets or {}
+
+    @override
+    async def _async_migrate_func(
+        self,
+        old_major_version: int,
+        old_minor_version: int,
+        old_data: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Turn a stored address (1.1) into nas, pi or that explicit address."""
+        data = dict(old_data)
+        if ip := data.pop("wanted_ip", None):
+            data["target"] = self._targets.get(ip, ip)
+        return data
+
+
+def dns_store(hass: HomeAssistant, entry_id: str) -> DnsStore:
     """Return the store that keeps the wanted DNS target across restarts."""
-    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.dns", atomic_writes=True)
+    return DnsStore(hass, entry_id)
+
+
+async def async_remove_dns(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
+    """Forget a Pi-hole that was removed, or the entry it belonged to.
+
+    Its repair issues and what was wanted of it go (a Pi-hole added later
+    starts afresh); its entities and device go with its subentry. The record
+    stays on the Pi-hole as it is, so the name keeps leading somewhere.
+    """
+    for key in (*PROBLEM_ISSUES.values(), ISSUE_PIHOLE_UNREACHABLE):
+        async_set_issue(hass, entry, key, None)
+    await dns_store(hass, entry.entry_id).async_remove()
+
+
+def _stored_target(value: str) -> DnsTarget | str:
+    """Return nas or pi as such, an explicit address as it is."""
+    return DnsTarget(value) if value in DnsTarget else value
 
 
 class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
@@ -117,26 +175,56 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
         self.hostname: str = settings[CONF_HOSTNAME]
         self.pi_ip: str = settings[CONF_PI_IP]
         self.nas_ip: str = entry.data[CONF_IP_ADDRESS]
-        self._store = dns_store(hass, entry.entry_id)
-        self._wanted_ip: str | None = None
+        self._store = DnsStore(
+            hass,
+            entry.entry_id,
+            {self.nas_ip: DnsTarget.NAS, self.pi_ip: DnsTarget.PI},
+        )
+        self._target: DnsTarget | str | None = None
+        # The name whose records BaluPi wrote: when the configured one differs,
+        # the old one's records are removed once the new one holds.
+        self._written_name: str | None = None
         self._last_switch: datetime | None = None
         self._retry = RETRY_FIRST
         self._unreachable_since: datetime | None = None
         self._lock = asyncio.Lock()
+        # Home Assistant does not unload its entries when it stops; without
+        # this, every restart left a session holding one of Pi-hole's seats
+        # (shared by all its clients) until it timed out 30 minutes later.
+        entry.async_on_unload(
+            hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, self._async_log_out)
+        )
+
+    async def _async_log_out(self, _event: Event) -> None:
+        """Free the Pi-hole seat as Home Assistant stops.
+
+        A reconciliation under way finishes first; none starts afterwards, as
+        the coordinator shuts down on the same event (registered earlier).
+        """
+        async with self._lock:
+            await self.client.close()
 
     @override
     async def _async_setup(self) -> None:
         """Restore the wanted target; without one, follow the NAS's state."""
         stored = await self._store.async_load() or {}
-        self._wanted_ip = stored.get("wanted_ip")
+        if target := stored.get("target"):
+            self._target = _stored_target(target)
+            # Stores from before the name was kept: written for today's name.
+            self._written_name = stored.get("hostname", self.hostname)
         if last := stored.get("last_switch"):
             self._last_switch = datetime.fromisoformat(last)
-        if self._wanted_ip is None:
+        if self._target is None:
             state = self.config_entry.runtime_data.coordinator.lifecycle.state
             if state is NasState.ONLINE:
-                self._wanted_ip = self.nas_ip
+                self._target = DnsTarget.NAS
             elif state is NasState.OFFLINE:
-                self._wanted_ip = self.pi_ip
+                self._target = DnsTarget.PI
+
+    @property
+    def wanted_ip(self) -> str | None:
+        """Return the address the name should have now, if anything is wanted."""
+        return None if self._target is None else self.target_ip(self._target)
 
     def target_ip(self, target: DnsTarget | str) -> str:
         """Return the address for nas, pi or an explicit IP."""
@@ -148,13 +236,10 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
 
     async def async_point_to(self, target: DnsTarget | str) -> bool:
         """Want the name to point at a target; return whether it is confirmed."""
-        ip = self.target_ip(target)
-        if ip != self._wanted_ip:
-            self._wanted_ip = ip
+        if target != self._target:
+            self._target = target
             self._last_switch = dt_util.utcnow()
-            await self._store.async_save(
-                {"wanted_ip": ip, "last_switch": self._last_switch.isoformat()}
-            )
+            await self._async_save()
         self._retry = RETRY_FIRST
         await self.async_refresh()
         return self.data.in_sync
@@ -192,31 +277,54 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
         )
         return status
 
+    async def _async_save(self) -> None:
+        """Persist the target and the name its records are written for."""
+        self._written_name = self._written_name or self.hostname
+        last_switch = self._last_switch.isoformat() if self._last_switch else None
+        await self._store.async_save(
+            {
+                "target": self._target,
+                "hostname": self._written_name,
+                "last_switch": last_switch,
+            }
+        )
+
     async def _async_reconcile(self) -> DnsStatus:
-        wanted = self._wanted_ip
+        wanted = self.wanted_ip
         if wanted is None:
             records = await self.client.records()
             return self._status(records, in_sync=True)
         confirmed = await self.client.ensure_record(self.hostname, wanted)
+        if self._written_name != self.hostname:
+            # Only after the new name holds, so the NAS is always reachable
+            # under one of them; a name that only changed case is the same.
+            old = self._written_name
+            if old is not None and old.casefold() != self.hostname.casefold():
+                await self.client.remove_name(old)
+            self._written_name = self.hostname
+            await self._async_save()
         records = await self.client.records()
         return self._status(records, in_sync=confirmed)
 
     def _status(self, records: list[tuple[str, str]], *, in_sync: bool) -> DnsStatus:
         ips = {ip for ip, name in records if name.lower() == self.hostname.lower()}
+        shown: DnsShown | None
         if not ips:
-            shown = DnsShown.UNKNOWN
+            shown = None
         elif ips == {self.nas_ip}:
             shown = DnsShown.NAS
         elif ips == {self.pi_ip}:
             shown = DnsShown.PI
         else:
             shown = DnsShown.OTHER
-        return DnsStatus(self._wanted_ip, shown, in_sync, self._last_switch)
+        return DnsStatus(
+            self._target, self.wanted_ip, shown, in_sync, self._last_switch
+        )
 
     def _failed(self, err: PiholeError) -> DnsStatus:
         """Keep what is known, schedule the retry and raise the right repair."""
         previous = self.data or DnsStatus(
-            self._wanted_ip, DnsShown.UNKNOWN, in_sync=False, last_switch=None
+            self._target, self.wanted_ip, None, in_sync=False, last_switch=None
         )
         if isinstance(err, PiholeAuthError):
             self._retry = RETRY_AFTER_AUTH_ERROR
@@ -232,11 +340,14 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
             self._unreachable_since = self._unreachable_since or now
             if now - self._unreachable_since >= UNREACHABLE_GRACE:
                 problem = ISSUE_PIHOLE_UNREACHABLE
-        self._set_problem(problem, str(err))
+        # The reason is the client's own words: Pi-hole's text never reaches
+        # Repairs, where a link in it would look like advice from BaluPi.
+        self._set_problem(problem, err.reason)
         _LOGGER.debug("Pi-hole not in sync, retry in %s s: %s", self._retry, err)
         return replace(
             previous,
-            wanted_ip=self._wanted_ip,
+            target=self._target,
+            wanted_ip=self.wanted_ip,
             in_sync=False,
             last_switch=self._last_switch,
             error=type(err).__name__,

@@ -114,7 +114,9 @@ class BalupiDnsEntity(CoordinatorEntity[DnsCoordinator]):
         self._attr_unique_id = f"{mac}_dns_{description.key}"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, f"{mac}_pihole")},
-            name="Pi-hole DNS",
+            # Entity names say "DNS": a device called "Pi-hole DNS" made ids
+            # such as sensor.pi_hole_dns_dns_target.
+            name="Pi-hole",
             manufacturer="Pi-hole",
             model="Pi-hole v6",
             configuration_url=f"{coordinator.pihole_url}/admin",

@@ -40,13 +40,35 @@ AUTH_HOLD_OFF: Final = 60.0
 # FTL's answer to a PUT of a record that is already stored verbatim.
 ALREADY_PRESENT: Final = "Item already present"
 
+# A reply larger than this is refused before it is held whole: the host list of
+# a big Pi-hole is a few hundred kB, so more is not a Pi-hole answering.
+MAX_REPLY_BYTES: Final = 1024 * 1024
+
+# How much of Pi-hole's own text an exception message quotes: enough to tell
+# "password incorrect" from "API seats exceeded", not a page of it in the log.
+QUOTE_LIMIT: Final = 160
+
 # What FTL accepts as a host name in dns.hosts (letters, digits, '-', '_', '.');
 # anything else would either be rejected or, worse, split into several names.
 _HOSTNAME: Final = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 
 
 class PiholeError(Exception):
-    """Base class for everything this client raises about the Pi-hole."""
+    """Base class for everything this client raises about the Pi-hole.
+
+    ``reason`` says what failed in this client's own words (at most with an
+    HTTP status), for what people read, such as a repair issue. The message
+    adds a short, one-line quote of the Pi-hole's text for the log: whoever
+    answers at the Pi-hole's address chooses that text.
+    """
+
+    def __init__(self, reason: str, *, what: str = "", quote: str = "") -> None:
+        """Describe a failure of ``what`` (e.g. ``GET /info/version``)."""
+        self.reason = reason
+        message = f"{what}: {reason}" if what else reason
+        if quoted := _excerpt(quote):
+            message += f" ({quoted})"
+        super().__init__(message)
 
 
 class PiholeConnectionError(PiholeError):
@@ -84,11 +106,11 @@ class _Reply:
 
     @property
     def message(self) -> str:
-        """Return FTL's human-readable error (or session) message."""
+        """Return FTL's human-readable error (or session) message, shortened."""
         for path in (("error", "message"), ("session", "message")):
             text = _dig(self.body, *path)
             if isinstance(text, str):
-                return text
+                return _excerpt(text)
         return HTTPStatus(self.status).phrase if self.status in HTTPStatus else ""
 
 
@@ -127,6 +149,21 @@ def _dig(data: Any, *keys: str) -> Any:
     return data
 
 
+def _excerpt(text: str) -> str:
+    """Return foreign text as one short printable line.
+
+    Control and format characters (newlines, terminal escapes, bidi overrides)
+    would let the text forge or hide log lines; they become spaces.
+    """
+    head = text[: QUOTE_LIMIT * 2]  # never walk a huge text
+    plain = " ".join(
+        "".join(char if char.isprintable() else " " for char in head).split()
+    )
+    if len(plain) > QUOTE_LIMIT or len(text) > len(head):
+        return plain[: QUOTE_LIMIT - 1].rstrip() + "…"
+    return plain
+
+
 def _same_name(one: str, other: str) -> bool:
     """Compare host names the way DNS does (case-insensitively)."""
     return one.casefold() == other.casefold()
@@ -160,25 +197,47 @@ def _parse_body(raw: bytes, what: str) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except ValueError as err:
-        raise PiholeConnectionError(f"{what}: answer is not JSON") from err
+        raise PiholeConnectionError("answer is not JSON", what=what) from err
+    except RecursionError as err:
+        raise PiholeConnectionError("answer nested too deeply", what=what) from err
     if not isinstance(body, dict):
-        raise PiholeConnectionError(f"{what}: answer is not a JSON object")
+        raise PiholeConnectionError("answer is not a JSON object", what=what)
     return body
+
+
+async def _read_capped(response: aiohttp.ClientResponse, what: str) -> bytes:
+    """Read a reply whole, refusing one larger than MAX_REPLY_BYTES early.
+
+    A declared length says so before anything is read; otherwise reading
+    stops at the first chunk past the limit (the connection is then closed).
+    """
+    too_large = PiholeConnectionError(
+        f"answer larger than {MAX_REPLY_BYTES} bytes", what=what
+    )
+    if (response.content_length or 0) > MAX_REPLY_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) > MAX_REPLY_BYTES:
+            raise too_large
+    return bytes(body)
 
 
 def _raise_for(reply: _Reply, what: str) -> NoReturn:
     """Raise the exception that matches an unwanted answer."""
-    detail = f"{what}: HTTP {reply.status} {reply.message}"
+    reason = f"HTTP {reply.status}"
+    quote = reply.message
     if isinstance(hint := _dig(reply.body, "error", "hint"), str):
-        detail += f" ({hint})"
+        quote += f" ({_excerpt(hint)})"
     if reply.status == HTTPStatus.FORBIDDEN:
-        raise PiholeForbiddenError(detail)
+        raise PiholeForbiddenError(reason, what=what, quote=quote)
     if reply.status == HTTPStatus.TOO_MANY_REQUESTS:
         if reply.error_key == "api_seats_exceeded":
-            raise PiholeSeatsExceededError(detail)
+            raise PiholeSeatsExceededError(reason, what=what, quote=quote)
         if reply.error_key == "rate_limiting":
-            raise PiholeRateLimitedError(detail)
-    raise PiholeError(detail)
+            raise PiholeRateLimitedError(reason, what=what, quote=quote)
+    raise PiholeError(reason, what=what, quote=quote)
 
 
 class PiholeClient:
@@ -244,7 +303,9 @@ class PiholeClient:
         # core and web are "N/A" where only FTL is installed, so FTL it is.
         version = _dig(reply.body, "version", "ftl", "local", "version")
         if not isinstance(version, str) or not version:
-            raise PiholeConnectionError("/info/version: no FTL version in answer")
+            raise PiholeConnectionError(
+                "no FTL version in answer", what="GET /info/version"
+            )
         return version
 
     async def records(self) -> list[tuple[str, str]]:
@@ -283,7 +344,9 @@ class PiholeClient:
             None,
         )
         if ours is None:
-            raise PiholeConnectionError("/auth/sessions: our session is not listed")
+            raise PiholeConnectionError(
+                "our session is not listed", what="GET /auth/sessions"
+            )
         if ours.get("app") is not True:
             return True
         reply = await self._call("GET", "/config/webserver/api/app_sudo")
@@ -292,20 +355,29 @@ class PiholeClient:
     async def ensure_record(self, name: str, ip: str) -> bool:
         """Make ``name`` resolve to ``ip`` only; True once the Pi-hole says so.
 
-        Records mapping ``name`` (in any case) to another address are removed;
-        other names sharing such an entry are kept by re-adding the entry
-        without ``name`` first. ``ip name`` is added unless ``name`` already
-        maps to ``ip``. Idempotent: a second call changes nothing.
+        ``ip name`` is added unless ``name`` already maps to ``ip``, and only
+        then are records mapping ``name`` (in any case) to another address
+        removed: in between DNS answers both addresses, never none (FTL answers
+        a change within a few ms, so removing first gave clients NXDOMAIN).
+        Other names sharing such an entry are kept by re-adding the entry
+        without ``name`` first. Idempotent: a second call changes nothing.
         """
         wanted = _record_entry(ip, name)
         async with self._records_lock:
             entries = [entry for entry in await self._entries() if entry.has_name(name)]
+            if not any(_same_ip(entry.ip, ip) for entry in entries):
+                await self._put_entry(wanted)
             for entry in entries:
                 if not _same_ip(entry.ip, ip):
                     await self._drop_name(entry, name)
-            if not any(_same_ip(entry.ip, ip) for entry in entries):
-                await self._put_entry(wanted)
             return self._only_maps_to(await self.records(), name, ip)
+
+    async def remove_name(self, name: str) -> None:
+        """Remove every record of ``name``, keeping other names of its entries."""
+        async with self._records_lock:
+            for entry in await self._entries():
+                if entry.has_name(name):
+                    await self._drop_name(entry, name)
 
     @staticmethod
     def _only_maps_to(records: list[tuple[str, str]], name: str, ip: str) -> bool:
@@ -326,7 +398,9 @@ class PiholeClient:
         reply = await self._call("GET", HOSTS_PATH)
         hosts = _dig(reply.body, "config", "dns", "hosts")
         if not isinstance(hosts, list):
-            raise PiholeConnectionError(f"{HOSTS_PATH}: no host list in answer")
+            raise PiholeConnectionError(
+                "no host list in answer", what=f"GET {HOSTS_PATH}"
+            )
         parsed = (_HostEntry.parse(raw) for raw in hosts if isinstance(raw, str))
         return [entry for entry in parsed if entry is not None]
 
@@ -369,7 +443,9 @@ class PiholeClient:
         if reply.status == HTTPStatus.UNAUTHORIZED:
             if sid == self._sid:
                 self._sid = None  # useless; the next call starts afresh
-            raise PiholeError(f"{method} {path}: new session refused ({reply.message})")
+            raise PiholeError(
+                "new session refused", what=f"{method} {path}", quote=reply.message
+            )
         self._touch(sid, started)
         if method == "GET" and reply.status != HTTPStatus.OK:
             _raise_for(reply, f"GET {path}")
@@ -402,7 +478,9 @@ class PiholeClient:
         """Open a session with the password (auth lock held by the caller)."""
         started = self._clock()
         if self._rejected is not None and started < self._rejected_until:
-            raise PiholeAuthError(f"login: {self._rejected} (not retried yet)")
+            raise PiholeAuthError(
+                "password rejected, not retried yet", what="login", quote=self._rejected
+            )
         reply = await self._send(
             "POST", AUTH_PATH, payload={"password": self._password}
         )
@@ -410,14 +488,16 @@ class PiholeClient:
             # "password incorrect", or a 2FA code required: not ours to retry.
             self._rejected = reply.message
             self._rejected_until = started + AUTH_HOLD_OFF
-            raise PiholeAuthError(f"login: {reply.message}")
+            raise PiholeAuthError(
+                "password rejected", what="login", quote=reply.message
+            )
         if reply.status != HTTPStatus.OK:
             _raise_for(reply, "login")
         sid = _dig(reply.body, "session", "sid")
         validity = _dig(reply.body, "session", "validity")
         if not isinstance(sid, str) or not sid or not isinstance(validity, int):
             raise PiholeConnectionError(
-                f"login: no session in answer ({reply.message})"
+                "no session in answer", what="login", quote=reply.message
             )
         self._sid, self._validity = sid, float(validity)
         self._rejected = None
@@ -452,13 +532,18 @@ class PiholeClient:
                     allow_redirects=False,
                 ) as response,
             ):
-                status, raw = response.status, await response.read()
+                status = response.status
+                if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                    raise PiholeConnectionError(f"HTTP {status}", what=what)
+                raw = await _read_capped(response, what)
         except TimeoutError as err:
             raise PiholeConnectionError(
-                f"{what}: no answer within {self._timeout:g} s"
+                f"no answer within {self._timeout:g} s", what=what
             ) from err
         except aiohttp.ClientError as err:
-            raise PiholeConnectionError(f"{what}: {err!r}") from err
-        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise PiholeConnectionError(f"{what}: HTTP {status}")
+            # The class names the kind (refused, TLS, reset); its text can
+            # carry whatever the server sent, so it is only quoted.
+            raise PiholeConnectionError(
+                f"connection failed ({type(err).__name__})", what=what, quote=str(err)
+            ) from err
         return _Reply(status, _parse_body(raw, what))

@@ -168,7 +168,7 @@ DNS_SENSORS: tuple[DnsSensorEntityDescription, ...] = (
         translation_key="dns_target",
         device_class=SensorDeviceClass.ENUM,
         options=[shown.value for shown in DnsShown],
-        value_fn=lambda status: status.shown.value,
+        value_fn=lambda status: status.shown.value if status.shown else None,
     ),
     DnsSensorEntityDescription(
         key="last_switch",
