@@ -293,6 +293,29 @@ async def test_flush_moves_every_file_exactly(
     assert last.attributes["error"] is None
 
 
+async def test_the_remote_folder_never_reaches_the_nas_shell(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    tmp_path: Path,
+    sshd: SshServer,
+    transport: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Also where rsync (< 3.2.4) would pass remote arguments to the NAS's shell."""
+    # Today's rsync hands them over unescaped, as old ones do, with this set.
+    monkeypatch.setenv("RSYNC_OLD_ARGS", "1")
+    marker = tmp_path / "ran"
+    remote = f"{sshd.remote_dir}/nas$(touch {marker})"
+    await setup_inbox(**{CONF_REMOTE_PATH: remote})
+    write(inbox, "a.txt", b"a")
+
+    await flush(hass)
+
+    assert not marker.exists(), "the NAS's shell ran the folder name"
+    assert tree(Path(remote)) == {"a.txt": b"a"}
+
+
 async def test_host_key_mismatch_refuses_and_moves_nothing(
     hass: HomeAssistant,
     setup_inbox: Setup,

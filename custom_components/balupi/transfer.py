@@ -218,6 +218,10 @@ def rsync_command(
         "--from0",
         "--files-from=-",
         "--remove-source-files",
+        # The remote path reaches the NAS's rsync, not its shell, also where
+        # rsync < 3.2.4 would hand it over unescaped (newer rsync also calls
+        # it --secluded-args).
+        "--protect-args",
         f"--partial-dir={PARTIAL_DIR}",
         f"--timeout={IO_TIMEOUT}",
         "--mkpath",
