@@ -316,6 +316,25 @@ async def test_the_remote_folder_never_reaches_the_nas_shell(
     assert tree(Path(remote)) == {"a.txt": b"a"}
 
 
+async def test_a_new_file_like_one_on_the_nas_is_sent(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    sshd: SshServer,
+    transport: str,
+) -> None:
+    """Same name, size and time as the NAS's copy, other content: still sent."""
+    await setup_inbox()
+    write(sshd.remote_dir, "report.txt", b"old report")
+    write(inbox, "report.txt", b"new report")
+
+    response = await flush(hass)
+
+    assert tree(sshd.remote_dir) == {"report.txt": b"new report"}
+    assert tree(inbox) == {}
+    assert response["files"] == 1
+
+
 async def test_host_key_mismatch_refuses_and_moves_nothing(
     hass: HomeAssistant,
     setup_inbox: Setup,

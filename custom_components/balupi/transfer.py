@@ -218,6 +218,9 @@ def rsync_command(
         "--from0",
         "--files-from=-",
         "--remove-source-files",
+        # A file of the same size and time on the NAS is no proof of the same
+        # content: without this rsync would skip the new file, then delete it.
+        "--ignore-times",
         # The remote path reaches the NAS's rsync, not its shell, also where
         # rsync < 3.2.4 would hand it over unescaped (newer rsync also calls
         # it --secluded-args).
