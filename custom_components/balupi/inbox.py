@@ -277,8 +277,11 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
     def async_start_flush(self) -> asyncio.Task[FlushRecord]:
         """Start a flush, or return the one already running (single flight)."""
         if self._flush is None or self._flush.done():
+            # Not started eagerly: an executor job can be done by the time it
+            # is awaited, and the flush could then reach its closing refresh,
+            # and start a second flush, before it is known as the running one.
             self._flush = self.config_entry.async_create_background_task(
-                self.hass, self._async_run(), f"{DOMAIN} inbox flush"
+                self.hass, self._async_run(), f"{DOMAIN} inbox flush", eager_start=False
             )
             # "Flush running" turns off when the task is done, whatever happened.
             self._flush.add_done_callback(lambda _: self.async_update_listeners())
