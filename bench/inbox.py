@@ -5,9 +5,11 @@ moves an inbox of 1 000 small files (4 KiB each) and one 200 MB file to it,
 alternately:
 
 * with BaluPi's transfer code, the path the inbox coordinator takes: folder
-  scan, known-hosts file with the pinned key, rsync with the file list on
-  stdin, --out-format parsing, the check that each file left the inbox, and
-  the removal of emptied folders;
+  scan through descriptors, each file checked and renamed into a private
+  staging folder, known-hosts file with the pinned key, rsync reading the
+  staging folder through its descriptor with the file list on stdin,
+  --out-format parsing, the check that each file left, putting back what did
+  not and the removal of emptied folders;
 * with ``rsync -a --remove-source-files -e "ssh ..." inbox/ user@host:dir/``,
   the command a user would type.
 
@@ -38,15 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # Home Assistant must be imported first: it installs probatio as voluptuous.
 import homeassistant  # noqa: F401  # isort: skip
 from custom_components.balupi.transfer import (
+    Progress,
     SshTarget,
-    async_rsync,
-    make_private_dir,
-    remove_emptied_dirs,
-    rsync_command,
-    rsync_destination,
+    async_rsync_outbox,
+    close_outbox,
+    open_outbox,
     scan_inbox,
-    ssh_command,
-    write_known_hosts,
 )
 from tests.sshd import SshServer, start_sshd
 
@@ -72,21 +71,16 @@ async def balupi(inbox: Path, target: SshTarget, rsync: str) -> int:
     """Move the inbox the way InboxCoordinator does; return files moved."""
     loop = asyncio.get_running_loop()
     scan = await loop.run_in_executor(None, scan_inbox, inbox, time.time(), 10.0)
-    private = await loop.run_in_executor(None, make_private_dir)
+    outbox, not_moved = await loop.run_in_executor(None, open_outbox, inbox, scan.ready)
+    progress = Progress()
     try:
-        known_hosts = await loop.run_in_executor(
-            None, write_known_hosts, private, target.host_key
-        )
-        command = rsync_command(
-            rsync, inbox, rsync_destination(target), ssh_command(target, known_hosts)
-        )
-        code, moved, stderr = await async_rsync(command, inbox, scan.ready)
+        if not await async_rsync_outbox(rsync, outbox, target, progress):
+            raise RuntimeError("the NAS has no rsync")
     finally:
-        shutil.rmtree(private, ignore_errors=True)
-    if code != 0:
-        raise RuntimeError(stderr)
-    await loop.run_in_executor(None, remove_emptied_dirs, inbox, moved.relpaths)
-    return moved.files
+        await loop.run_in_executor(None, close_outbox, outbox, progress.relpaths)
+    if not_moved or progress.not_moved:
+        raise RuntimeError(f"not moved: {not_moved + progress.not_moved}")
+    return progress.files
 
 
 def plain(inbox: Path, target: SshTarget, rsync: str, known_hosts: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+import contextlib
 import os
 from pathlib import Path
 import shutil
+import threading
 import time
 from typing import Any
 
@@ -31,17 +33,22 @@ from custom_components.balupi.const import (
     DOMAIN,
     EVENT_INBOX_FLUSHED,
     ISSUE_INBOX_AUTH,
+    ISSUE_INBOX_FILES_STUCK,
     ISSUE_INBOX_HOST_KEY,
     ISSUE_INBOX_KEY,
     ISSUE_INBOX_NO_TRANSPORT,
     SERVICE_FLUSH_INBOX,
 )
-from custom_components.balupi.inbox import FlushRecord, InboxCoordinator
+from custom_components.balupi.inbox import FlushRecord, InboxCoordinator, shown_path
 from custom_components.balupi.nas_state import NasState, Reason
 from custom_components.balupi.transfer import (
+    MAX_DEPTH,
     PARTIAL_DIR,
     SFTP_TEMP_SUFFIX,
     async_fetch_host_key,
+    async_rsync,
+    close_outbox,
+    open_outbox,
     reported_files,
     rsync_command,
     scan_inbox,
@@ -60,7 +67,8 @@ __all__ = ["sshd_fixture"]
 RSYNC = shutil.which("rsync")
 OLD = time.time() - 3600
 
-# Names that break naive shells, option parsers and line-based output.
+# Names that break naive shells, option parsers, line-based output, rsync's
+# --files-from comments, temporary names and UTF-8-only paths.
 ODD_NAMES = [
     "plain.txt",
     "with space.txt",
@@ -68,6 +76,10 @@ ODD_NAMES = [
     "new\nline.txt",
     "-leading-dash.txt",
     "--rsync-option=x",
+    "#hash.txt",
+    ";semicolon.txt",
+    "n" * 250,
+    os.fsdecode(b"latin-1 caf\xe9.txt"),
     "nested/deeper/file.bin",
     "nested/another file",
 ]
@@ -226,23 +238,31 @@ def test_out_format_names_regular_files_only() -> None:
 async def test_rsync_into_a_local_target(tmp_path: Path) -> None:
     if RSYNC is None:
         missing_real_part("rsync is not installed")
-    from custom_components.balupi.transfer import async_rsync  # noqa: PLC0415
-
     root, target = tmp_path / "inbox", tmp_path / "target"
     for name in ODD_NAMES:
         write(root, name, content(name))
-    files = scan_inbox(root, time.time(), settle=10).ready
+    # Blocking folder work stays off the event loop, as in the coordinator.
+    files = (await asyncio.to_thread(scan_inbox, root, time.time(), 10)).ready
+    outbox, skipped = await asyncio.to_thread(open_outbox, root, files)
+    [folder] = outbox.folders
     assert RSYNC is not None
 
-    code, moved, stderr = await async_rsync(
-        rsync_command(RSYNC, root, f"{target}/", None), root, files
-    )
+    try:
+        code, moved, stderr = await async_rsync(
+            rsync_command(RSYNC, folder.source, f"{target}/", None), folder
+        )
+    finally:
+        await asyncio.to_thread(close_outbox, outbox, [f.relpath for f in moved])
 
+    assert skipped == []
     assert code == 0, stderr
     assert tree(target) == {name: content(name) for name in ODD_NAMES}
-    assert tree(root) == {}
-    assert moved.files == len(ODD_NAMES)
-    assert moved.bytes == sum(len(content(name)) for name in ODD_NAMES)
+    # The staging folder went with the files.
+    assert list(root.iterdir()) == []
+    assert len(moved) == len(ODD_NAMES)
+    assert sum(file.size for file in moved) == sum(
+        len(content(name)) for name in ODD_NAMES
+    )
 
 
 # --- flushing through sshd ----------------------------------------------------
@@ -273,6 +293,7 @@ async def test_flush_moves_every_file_exactly(
     assert response["files"] == len(ODD_NAMES)
     assert response["bytes"] == sum(map(len, expected.values()))
     assert response["transport"] == transport
+    assert response["not_moved"] == 0
     # Left behind: the file still being written, the symlink, and a folder
     # that was empty before (only emptied folders are removed).
     assert tree(inbox) == {"being-written.part": b"half"}
@@ -291,6 +312,48 @@ async def test_flush_moves_every_file_exactly(
     assert last.attributes["files"] == len(ODD_NAMES)
     assert last.attributes["transport"] == transport
     assert last.attributes["error"] is None
+
+
+async def test_the_remote_folder_never_reaches_the_nas_shell(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    tmp_path: Path,
+    sshd: SshServer,
+    transport: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Also where rsync (< 3.2.4) would pass remote arguments to the NAS's shell."""
+    # Today's rsync hands them over unescaped, as old ones do, with this set.
+    monkeypatch.setenv("RSYNC_OLD_ARGS", "1")
+    marker = tmp_path / "ran"
+    remote = f"{sshd.remote_dir}/nas$(touch {marker})"
+    await setup_inbox(**{CONF_REMOTE_PATH: remote})
+    write(inbox, "a.txt", b"a")
+
+    await flush(hass)
+
+    assert not marker.exists(), "the NAS's shell ran the folder name"
+    assert tree(Path(remote)) == {"a.txt": b"a"}
+
+
+async def test_a_new_file_like_one_on_the_nas_is_sent(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    sshd: SshServer,
+    transport: str,
+) -> None:
+    """Same name, size and time as the NAS's copy, other content: still sent."""
+    await setup_inbox()
+    write(sshd.remote_dir, "report.txt", b"old report")
+    write(inbox, "report.txt", b"new report")
+
+    response = await flush(hass)
+
+    assert tree(sshd.remote_dir) == {"report.txt": b"new report"}
+    assert tree(inbox) == {}
+    assert response["files"] == 1
 
 
 async def test_host_key_mismatch_refuses_and_moves_nothing(
@@ -546,6 +609,246 @@ def _assert_all_arrived(inbox: Path, remote: Path, expected: dict[str, bytes]) -
     assert tree(remote) == expected
     assert tree(inbox) == {}
     assert not (remote / PARTIAL_DIR).exists()
+
+
+# --- a hostile inbox ----------------------------------------------------------
+
+SECRET_DATA = b"SECRET"
+SWAP_FILES = 8
+# Flushes that moved files while the folder was being swapped, and a cap.
+SWAP_MOVING_ROUNDS = 6
+SWAP_MAX_ROUNDS = 80
+# Seconds the folder stays in place, and swapped for the symlink.
+SWAP_IN_PLACE = 0.005
+SWAP_AWAY = 0.001
+
+
+class FolderSwapper:
+    """Swap an inbox folder for a symlink to a folder outside, and back, in a loop.
+
+    What a local user or an SMB client can do during a flush. Hold ``lock``
+    to see the folder in place.
+    """
+
+    def __init__(self, folder: Path, outside: Path, parked: Path) -> None:
+        """Swap ``folder`` for a link to ``outside``; it waits at ``parked``."""
+        self.folder, self.outside, self.parked = folder, outside, parked
+        self.lock = threading.Lock()
+        self.swaps = 0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                time.sleep(SWAP_IN_PLACE)
+                asked = time.monotonic()
+                with self.lock:
+                    if time.monotonic() - asked > SWAP_IN_PLACE / 2:
+                        # The test held the folder: it stays a while longer,
+                        # or each flush would start with it swapped.
+                        continue
+                    self.folder.rename(self.parked)
+                    self.folder.symlink_to(self.outside)
+                    time.sleep(SWAP_AWAY)
+                    self.folder.unlink()
+                    self.parked.rename(self.folder)
+                self.swaps += 1
+        except BaseException as err:  # noqa: BLE001 (reported by the test)
+            self.error = err
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[FolderSwapper]:
+        """Swap while the block runs."""
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            self._thread.join()
+        assert self.error is None, self.error
+
+
+async def test_a_folder_swapped_for_a_symlink_exposes_nothing_outside(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    tmp_path: Path,
+    sshd: SshServer,
+    transport: str,
+) -> None:
+    """A race against many flushes: nothing outside the inbox is sent or deleted."""
+    coordinator = await setup_inbox()
+    outside = tmp_path / "config-storage"
+    names = [f"f{index}.txt" for index in range(SWAP_FILES)]
+    for name in names:
+        # As large and as old as the inbox's files, so no check tells them apart.
+        write(outside, name, SECRET_DATA)
+    sub = inbox / "sub"
+    # A file still being written keeps the folder from being emptied.
+    write(sub, "young.part", b"y", mtime=time.time() + 3600)
+    latest: dict[str, bytes] = {}
+    rounds = moving_rounds = 0
+    swapper = FolderSwapper(sub, outside, tmp_path / "parked")
+    with swapper.running():
+        while moving_rounds < SWAP_MOVING_ROUNDS and rounds < SWAP_MAX_ROUNDS:
+            with swapper.lock:
+                for index, name in enumerate(names):
+                    if not (sub / name).exists():
+                        latest[name] = f"{rounds:03}{index:03}".encode()
+                        write(sub, name, latest[name])
+            record = await coordinator.async_flush()
+            rounds += 1
+            moving_rounds += record.files > 0
+            on_nas = tree(sshd.remote_dir)
+            assert SECRET_DATA not in on_nas.values(), "a file outside was sent"
+            assert tree(outside) == dict.fromkeys(names, SECRET_DATA)
+            with swapper.lock:
+                here = tree(inbox)
+            for name in names:
+                path = f"sub/{name}"
+                assert latest[name] in (here.get(path), on_nas.get(path))
+    assert moving_rounds == SWAP_MOVING_ROUNDS
+    assert swapper.swaps > rounds
+
+    await coordinator.async_flush()
+
+    assert tree(sshd.remote_dir) == {f"sub/{name}": latest[name] for name in names}
+    assert tree(inbox) == {"sub/young.part": b"y"}
+    assert [path.name for path in inbox.iterdir()] == ["sub"]
+
+
+async def test_a_hard_link_to_a_file_outside_stays(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    tmp_path: Path,
+    sshd: SshServer,
+) -> None:
+    await setup_inbox()
+    outside = tmp_path / "outside"
+    write(outside, "core.config_entries", SECRET_DATA)
+    os.link(outside / "core.config_entries", inbox / "linked")
+    write(inbox, "plain.txt", b"p")
+
+    response = await flush(hass)
+
+    assert tree(sshd.remote_dir) == {"plain.txt": b"p"}
+    assert (outside / "core.config_entries").read_bytes() == SECRET_DATA
+    assert (inbox / "linked").exists()
+    assert response["not_moved_files"] == [
+        {"path": "linked", "reason": "hard_linked", "detail": ""}
+    ]
+    assert issue(hass, ISSUE_INBOX_FILES_STUCK) is not None
+
+
+async def test_a_file_the_nas_refuses_holds_back_no_other(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    sshd: SshServer,
+    transport: str,
+) -> None:
+    coordinator = await setup_inbox()
+    # A folder on the NAS where the first file should go.
+    write(sshd.remote_dir, "a-clash/kept.txt", b"on the NAS")
+    names = ["a-clash", "b.txt", "c/d.txt"]
+    for name in names:
+        write(inbox, name, content(name))
+    flushed = async_capture_events(hass, EVENT_INBOX_FLUSHED)
+
+    response = await flush(hass)
+
+    assert tree(sshd.remote_dir) == {
+        "a-clash/kept.txt": b"on the NAS",
+        "b.txt": content("b.txt"),
+        "c/d.txt": content("c/d.txt"),
+    }
+    assert tree(inbox) == {"a-clash": content("a-clash")}
+    assert (response["files"], response["not_moved"]) == (2, 1)
+    [entry] = response["not_moved_files"]
+    assert (entry["path"], entry["reason"]) == ("a-clash", "refused")
+    assert entry["detail"]
+    found = issue(hass, ISSUE_INBOX_FILES_STUCK)
+    assert found is not None
+    assert "`a-clash`: refused" in found.translation_placeholders["files"]
+    last = hass.states.get("sensor.baluhost_last_inbox_flush")
+    assert last.attributes["not_moved_files"] == response["not_moved_files"]
+    assert flushed[0].data["not_moved_files"] == response["not_moved_files"]
+    # The refused file alone starts no flush every minute.
+    await coordinator.async_refresh()
+    assert not coordinator.flushing
+
+    # Fixed on the NAS: the next flush moves it and clears the notice.
+    shutil.rmtree(sshd.remote_dir / "a-clash")
+    response = await flush(hass)
+
+    assert (response["files"], response["not_moved"]) == (1, 0)
+    assert tree(inbox) == {}
+    assert issue(hass, ISSUE_INBOX_FILES_STUCK) is None
+
+
+async def test_a_folder_chain_too_deep_is_reported_not_fatal(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    sshd: SshServer,
+) -> None:
+    coordinator = await setup_inbox()
+    chain = inbox
+    for _ in range(1000):
+        chain /= "d"
+        chain.mkdir()
+    write(chain, "bottom.txt", b"deep")
+    write(inbox, "top.txt", b"top")
+
+    await coordinator.async_refresh()
+
+    assert coordinator.last_update_success
+    assert hass.states.get("sensor.baluhost_inbox_files").state == "1"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert tree(sshd.remote_dir) == {"top.txt": b"top"}
+    record = coordinator.last_flush
+    assert record is not None
+    assert record.not_moved_files == (
+        {
+            "path": shown_path("/".join(["d"] * (MAX_DEPTH + 1))),
+            "reason": "too_deep",
+            "detail": "",
+        },
+    )
+    assert (chain / "bottom.txt").read_bytes() == b"deep"
+    found = issue(hass, ISSUE_INBOX_FILES_STUCK)
+    assert found is not None
+    assert found.translation_placeholders["max_depth"] == str(MAX_DEPTH)
+
+
+async def test_files_a_crash_left_staged_are_sent(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    sshd: SshServer,
+    transport: str,
+) -> None:
+    write(inbox, "a.txt", b"old a")
+    write(inbox, "b/c.txt", b"c")
+    scan = await asyncio.to_thread(scan_inbox, inbox, time.time(), 10)
+    outbox, _ = await asyncio.to_thread(open_outbox, inbox, scan.ready)
+    # Home Assistant dies mid-flush: its descriptors close, nothing goes back.
+    for folder in outbox.folders:
+        os.close(folder.fd)
+    os.close(outbox.root_fd)
+    assert all(name.startswith(".balupi-flush-") for name in tree(inbox))
+    # Meanwhile a newer file of the same name arrives.
+    write(inbox, "a.txt", b"new a")
+
+    await setup_inbox()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await flush(hass)
+
+    assert tree(sshd.remote_dir) == {"a.txt": b"new a", "b/c.txt": b"c"}
+    assert list(inbox.iterdir()) == []
 
 
 # --- options flow -------------------------------------------------------------

@@ -116,6 +116,7 @@ ISSUE_INBOX_HOST_KEY: Final = "inbox_host_key_mismatch"
 ISSUE_INBOX_AUTH: Final = "inbox_auth_failed"
 ISSUE_INBOX_KEY: Final = "inbox_key_unusable"
 ISSUE_INBOX_NO_TRANSPORT: Final = "inbox_no_transport"
+ISSUE_INBOX_FILES_STUCK: Final = "inbox_files_stuck"
 
 # Energy insights (options of the energy step).
 CONF_BASELINE_WATTS: Final = "baseline_watts"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+import contextlib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from itertools import islice
 import logging
+import os
 from pathlib import Path
 import shutil
 import time
@@ -35,6 +37,7 @@ from .const import (
     INBOX_SCAN_INTERVAL,
     INBOX_SETTLE_SECONDS,
     ISSUE_INBOX_AUTH,
+    ISSUE_INBOX_FILES_STUCK,
     ISSUE_INBOX_HOST_KEY,
     ISSUE_INBOX_KEY,
     ISSUE_INBOX_NO_TRANSPORT,
@@ -43,26 +46,24 @@ from .const import (
 from .issues import async_set_issue
 from .nas_state import NasState, Reason, Transition
 from .transfer import (
-    RSYNC_OK,
+    MAX_DEPTH,
+    NEEDS_USER,
     FlushError,
     FlushErrorKind,
     InboxFile,
     InboxScan,
-    Moved,
+    NotMoved,
+    NotMovedReason,
+    Outbox,
+    Progress,
     SshTarget,
-    async_rsync,
+    async_rsync_outbox,
     async_sftp,
-    make_private_dir,
+    close_outbox,
+    open_outbox,
     read_client_key,
-    remote_rsync_missing,
-    remove_emptied_dirs,
-    rsync_command,
-    rsync_destination,
-    rsync_failure,
     scan_inbox,
     sftp_options,
-    ssh_command,
-    write_known_hosts,
 )
 
 if TYPE_CHECKING:
@@ -80,6 +81,12 @@ ISSUES: dict[FlushErrorKind, str] = {
     FlushErrorKind.KEY_UNUSABLE: ISSUE_INBOX_KEY,
     FlushErrorKind.NO_TRANSPORT: ISSUE_INBOX_NO_TRANSPORT,
 }
+# How many files that could not move a flush's outcome lists (all are counted),
+# and how many the repair issue names.
+NOT_MOVED_LISTED = 20
+STUCK_NAMED = 5
+# A listed path keeps its end: the name says most.
+PATH_SHOWN = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +126,17 @@ class FlushRecord:
     duration: float
     transport: str | None
     error: FlushErrorKind | None = None
+    # Files that stayed in the inbox: all counted, the first few listed as
+    # {"path", "reason", "detail"}.
+    not_moved: int = 0
+    not_moved_files: tuple[dict[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return asdict(self) | {"finished": self.finished.isoformat()}
+        return asdict(self) | {
+            "finished": self.finished.isoformat(),
+            "not_moved_files": list(self.not_moved_files),
+        }
 
     def summary(self) -> dict[str, Any]:
         """Return what moved and how, for the sensor and the action's response."""
@@ -132,6 +146,8 @@ class FlushRecord:
             "duration": self.duration,
             "transport": self.transport,
             "error": self.error,
+            "not_moved": self.not_moved,
+            "not_moved_files": list(self.not_moved_files),
         }
 
     @classmethod
@@ -145,7 +161,44 @@ class FlushRecord:
             float(data["duration"]),
             data.get("transport"),
             None if error is None else FlushErrorKind(error),
+            int(data.get("not_moved", 0)),
+            tuple(data.get("not_moved_files", ())),
         )
+
+
+def shown_path(relpath: str) -> str:
+    """Return a path as text that JSON, logs and the UI take safely.
+
+    Bytes that are not UTF-8 and control characters (a newline in a name)
+    show escaped; a long path keeps its end, where the name is.
+    """
+    text = _printable(os.fsencode(relpath).decode("utf-8", "backslashreplace"))
+    return text if len(text) <= PATH_SHOWN else "…" + text[-(PATH_SHOWN - 1) :]
+
+
+def _printable(text: str) -> str:
+    """Escape control characters, so no name can start a new log line."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode()
+        for char in text
+    )
+
+
+def listed(entries: Iterable[NotMoved]) -> tuple[dict[str, str], ...]:
+    """Return the first NOT_MOVED_LISTED entries for a flush's outcome."""
+    return tuple(
+        {
+            "path": shown_path(entry.relpath),
+            "reason": entry.reason,
+            "detail": entry.detail,
+        }
+        for entry in islice(entries, NOT_MOVED_LISTED)
+    )
+
+
+def _code(text: str) -> str:
+    """Quote hostile text (a file name, the NAS's message) as inline code."""
+    return "`" + _printable(text).replace("`", "'") + "`"
 
 
 # Keys of the inbox entities (their unique ids end in them).
@@ -167,7 +220,7 @@ def async_remove_inbox(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
     for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
         if entity.unique_id in unique_ids:
             registry.async_remove(entity.entity_id)
-    for issue in ISSUES.values():
+    for issue in (*ISSUES.values(), ISSUE_INBOX_FILES_STUCK):
         async_set_issue(hass, entry, issue, None)
 
 
@@ -202,6 +255,11 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
         # After a failure only the user can fix, automatic flushes wait for the
         # options to change (which reloads the entry) or for a manual flush.
         self._needs_user = False
+        # Files the NAS refused or this system could not read in the last
+        # flush; they alone start no automatic flush.
+        self._refused: dict[InboxFile, NotMoved] = {}
+        # What the repair issue about stuck files shows now.
+        self._stuck: frozenset[NotMoved] = frozenset()
 
     @property
     def flushing(self) -> bool:
@@ -218,9 +276,45 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
     async def _async_update_data(self) -> InboxScan:
         """Scan the folder; start a flush when the NAS is up and files wait."""
         scan = await self._async_scan()
-        if scan.ready:
+        ready = set(scan.ready)
+        self._refused = {f: n for f, n in self._refused.items() if f in ready}
+        self._async_show_stuck([*scan.not_movable, *self._refused.values()])
+        if scan.staged or any(file not in self._refused for file in scan.ready):
             self._async_auto_flush()
         return scan
+
+    @callback
+    def _async_show_stuck(self, entries: Iterable[NotMoved]) -> None:
+        """Raise, update or clear the repair issue about files only the user can fix.
+
+        Logged once when what is stuck changes, not on every scan.
+        """
+        stuck = frozenset(entry for entry in entries if entry.reason in NEEDS_USER)
+        if stuck == self._stuck:
+            return
+        self._stuck = stuck
+        ordered = sorted(stuck, key=lambda entry: entry.relpath)
+        named = "\n".join(
+            f"- {_code(shown_path(entry.relpath))}: {entry.reason}"
+            + (f" ({_code(entry.detail)})" if entry.detail else "")
+            for entry in ordered[:STUCK_NAMED]
+        )
+        if len(ordered) > STUCK_NAMED:
+            named += f"\n- … (+{len(ordered) - STUCK_NAMED})"
+        if ordered:
+            _LOGGER.warning(
+                "%s files in the inbox cannot move until they are fixed:\n%s",
+                len(ordered),
+                named,
+            )
+        async_set_issue(
+            self.hass,
+            self.config_entry,
+            ISSUE_INBOX_FILES_STUCK,
+            {"count": str(len(ordered)), "files": named, "max_depth": str(MAX_DEPTH)}
+            if ordered
+            else None,
+        )
 
     async def _async_scan(self) -> InboxScan:
         """List the inbox in the executor."""
@@ -277,8 +371,11 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
     def async_start_flush(self) -> asyncio.Task[FlushRecord]:
         """Start a flush, or return the one already running (single flight)."""
         if self._flush is None or self._flush.done():
+            # Not started eagerly: an executor job can be done by the time it
+            # is awaited, and the flush could then reach its closing refresh,
+            # and start a second flush, before it is known as the running one.
             self._flush = self.config_entry.async_create_background_task(
-                self.hass, self._async_run(), f"{DOMAIN} inbox flush"
+                self.hass, self._async_run(), f"{DOMAIN} inbox flush", eager_start=False
             )
             # "Flush running" turns off when the task is done, whatever happened.
             self._flush.add_done_callback(lambda _: self.async_update_listeners())
@@ -292,15 +389,18 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
     async def _async_run(self) -> FlushRecord:
         """Move the ready files and record the outcome."""
         started = time.monotonic()
-        moved = Moved()
+        progress = Progress()
         transport: str | None = None
         error: FlushError | None = None
+        ready: tuple[InboxFile, ...] = ()
         try:
             scan = await self._async_scan()
-            if scan.ready:
-                transport, moved = await self._async_move(scan.ready)
+            ready = scan.ready
+            progress.not_moved.extend(scan.not_movable)
+            if scan.ready or scan.staged:
+                transport = await self._async_move(scan.ready, progress)
         except FlushError as err:
-            error, moved = err, err.moved
+            error = err
             # Retried every minute while files wait: said once per new reason.
             last = self.last_flush
             repeated = last is not None and last.error is err.kind
@@ -311,69 +411,80 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
             )
         except UpdateFailed as err:
             error = FlushError(FlushErrorKind.TRANSFER_FAILED, str(err))
-        finally:
-            # Also after a cancellation: what moved leaves no empty folders.
-            if moved.relpaths:
-                await self.hass.async_add_executor_job(
-                    remove_emptied_dirs, self.settings.root, moved.relpaths
-                )
+        if progress.not_moved:
+            _LOGGER.debug(
+                "Inbox flush left %s files in the inbox: %s",
+                len(progress.not_moved),
+                listed(progress.not_moved),
+            )
+        by_path = {
+            entry.relpath: entry
+            for entry in progress.not_moved
+            if entry.reason in (NotMovedReason.REFUSED, NotMovedReason.UNREADABLE)
+        }
+        self._refused = {f: by_path[f.relpath] for f in ready if f.relpath in by_path}
         record = FlushRecord(
             dt_util.utcnow(),
-            moved.files,
-            moved.bytes,
+            progress.files,
+            progress.bytes,
             round(time.monotonic() - started, 3),
             transport,
             None if error is None else error.kind,
+            len(progress.not_moved),
+            listed(progress.not_moved),
         )
         await self._async_record(record, error)
         return record
 
-    async def _async_move(self, files: tuple[InboxFile, ...]) -> tuple[str, Moved]:
-        """Check the key, then move the files with rsync or, without it, SFTP."""
+    async def _async_move(
+        self, ready: tuple[InboxFile, ...], progress: Progress
+    ) -> str | None:
+        """Stage the files, send them with rsync or else SFTP, put back the rest.
+
+        Returns the transport, None when nothing was left to send.
+        """
         target = self.settings.target
         client_key = await self.hass.async_add_executor_job(
             read_client_key, target.key_path
         )
         rsync = await self.hass.async_add_executor_job(shutil.which, "rsync")
-        if rsync is not None:
-            moved = await self._async_rsync(rsync, files)
-            if moved is not None:
-                return TRANSPORT_RSYNC, moved
-            _LOGGER.info("The NAS has no rsync; moving the inbox over SFTP")
-        moved = Moved()
-        await async_sftp(
-            self.settings.root, files, target, sftp_options(target, client_key), moved
-        )
-        return TRANSPORT_SFTP, moved
-
-    async def _async_rsync(
-        self, rsync: str, files: tuple[InboxFile, ...]
-    ) -> Moved | None:
-        """Run rsync over SSH; None when the NAS has no rsync to talk to."""
-        target = self.settings.target
-        private = await self.hass.async_add_executor_job(make_private_dir)
+        outbox = await self._async_open_outbox(ready, progress)
         try:
-            known_hosts = await self.hass.async_add_executor_job(
-                write_known_hosts, private, target.host_key
-            )
-            command = rsync_command(
-                rsync,
-                self.settings.root,
-                rsync_destination(target),
-                ssh_command(target, known_hosts),
-            )
-            returncode, moved, stderr = await async_rsync(
-                command, self.settings.root, files
-            )
+            if not any(folder.files for folder in outbox.folders):
+                return None
+            if rsync is not None:
+                if await async_rsync_outbox(rsync, outbox, target, progress):
+                    return TRANSPORT_RSYNC
+                _LOGGER.info("The NAS has no rsync; moving the inbox over SFTP")
+            await async_sftp(outbox, target, sftp_options(target, client_key), progress)
+            return TRANSPORT_SFTP
         finally:
+            # Also after a failure or a cancellation: nothing stays hidden.
             await self.hass.async_add_executor_job(
-                partial(shutil.rmtree, private, ignore_errors=True)
+                close_outbox, outbox, progress.relpaths
             )
-        if returncode in RSYNC_OK:
-            return moved
-        if remote_rsync_missing(returncode, stderr) and not moved.files:
-            return None
-        raise rsync_failure(returncode, stderr, moved)
+
+    async def _async_open_outbox(
+        self, ready: tuple[InboxFile, ...], progress: Progress
+    ) -> Outbox:
+        """Stage the ready files in the executor, even if cancelled meanwhile."""
+        staging = self.hass.async_add_executor_job(
+            open_outbox, self.settings.root, ready
+        )
+        try:
+            outbox, skipped = await asyncio.shield(staging)
+        except asyncio.CancelledError:
+            # The executor stages them anyway: put them back before stopping.
+            with contextlib.suppress(OSError):
+                outbox, _ = await staging
+                await self.hass.async_add_executor_job(close_outbox, outbox, ())
+            raise
+        except OSError as err:
+            raise FlushError(
+                FlushErrorKind.TRANSFER_FAILED, str(err), progress
+            ) from err
+        progress.not_moved.extend(skipped)
+        return outbox
 
     async def _async_record(
         self, record: FlushRecord, error: FlushError | None
@@ -391,7 +502,7 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
                     "error": error.detail,
                 }
             async_set_issue(self.hass, entry, issue, placeholders)
-        if record.files or error is not None:
+        if record.files or record.not_moved or error is not None:
             self.last_flush = record
             await self._store.async_save({"last": record.as_dict()})
             self.hass.bus.async_fire(
