@@ -400,5 +400,5 @@ async def test_diagnostics_redact_the_pihole_password(
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert diagnostics["subentries"][0]["data"][CONF_PASSWORD] == "**REDACTED**"
     assert pihole.password not in str(diagnostics)
-    assert diagnostics["dns"]["wanted_ip"] == NAS_IP
+    assert diagnostics["dns"]["wanted"] == "nas"
     assert diagnostics["dns"]["in_sync"] is True

@@ -1,17 +1,50 @@
-"""Diagnostics for BaluPi: configuration and lifecycle, the secret redacted."""
+"""Diagnostics for BaluPi: configuration and state; accounts and addresses redacted."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
-from homeassistant.const import CONF_PASSWORD
+from homeassistant.const import (
+    CONF_BROADCAST_ADDRESS,
+    CONF_HOST,
+    CONF_IP_ADDRESS,
+    CONF_MAC,
+    CONF_PASSWORD,
+    CONF_URL,
+)
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_SECRET
-from .data import BalupiConfigEntry
+from .const import (
+    CONF_HOSTNAME,
+    CONF_PI_IP,
+    CONF_SECRET,
+    CONF_SSH_HOST,
+    CONF_SSH_USER,
+    CONF_TPLINK_PASSWORD,
+    CONF_TPLINK_USERNAME,
+)
+from .data import BalupiConfigEntry, DnsTarget
+from .dns import DnsCoordinator
 
-TO_REDACT = {CONF_SECRET, CONF_PASSWORD}
+# Every credential, and (as core's tplink does) every MAC, host and IP address,
+# wherever it appears: users post diagnostics in public issues.
+TO_REDACT = {
+    CONF_SECRET,
+    CONF_PASSWORD,
+    CONF_TPLINK_USERNAME,
+    CONF_TPLINK_PASSWORD,
+    CONF_SSH_USER,
+    CONF_MAC,
+    CONF_HOST,
+    CONF_IP_ADDRESS,
+    CONF_BROADCAST_ADDRESS,
+    CONF_URL,
+    CONF_PI_IP,
+    CONF_HOSTNAME,
+    CONF_SSH_HOST,
+    "wanted_ip",
+}
 
 
 async def async_get_config_entry_diagnostics(
@@ -19,11 +52,8 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Return what helps to debug the NAS lifecycle."""
     coordinator = entry.runtime_data.coordinator
-    return {
-        "entry": {
-            "data": async_redact_data(dict(entry.data), TO_REDACT),
-            "options": dict(entry.options),
-        },
+    diagnostics = {
+        "entry": {"data": dict(entry.data), "options": dict(entry.options)},
         "lifecycle": coordinator.lifecycle.as_dict(),
         "heartbeat": {
             "failures": coordinator.policy.failures,
@@ -37,10 +67,7 @@ async def async_get_config_entry_diagnostics(
         },
         "version": coordinator.version,
         "subentries": [
-            {
-                "type": subentry.subentry_type,
-                "data": async_redact_data(dict(subentry.data), TO_REDACT),
-            }
+            {"type": subentry.subentry_type, "data": dict(subentry.data)}
             for subentry in entry.subentries.values()
         ],
         "dns": _dns(entry),
@@ -48,6 +75,7 @@ async def async_get_config_entry_diagnostics(
         "inbox": _inbox(entry),
         "insights": _insights(entry),
     }
+    return async_redact_data(diagnostics, TO_REDACT)
 
 
 def _insights(entry: BalupiConfigEntry) -> dict[str, Any]:
@@ -87,6 +115,7 @@ def _dns(entry: BalupiConfigEntry) -> dict[str, Any] | None:
     status = dns.data
     return {
         "hostname": dns.hostname,
+        "wanted": _dns_target(dns, status.wanted_ip),
         "wanted_ip": status.wanted_ip,
         "shown": status.shown,
         "in_sync": status.in_sync,
@@ -95,6 +124,14 @@ def _dns(entry: BalupiConfigEntry) -> dict[str, Any] | None:
         if dns.update_interval
         else None,
     }
+
+
+def _dns_target(dns: DnsCoordinator, ip: str | None) -> str | None:
+    """Name where the record should point; the address itself is redacted."""
+    if ip is None:
+        return None
+    targets = {dns.nas_ip: DnsTarget.NAS, dns.pi_ip: DnsTarget.PI}
+    return targets.get(ip, "other")
 
 
 def _snapshot(entry: BalupiConfigEntry) -> dict[str, Any] | None:
