@@ -496,6 +496,22 @@ async def test_cost_survives_a_restart(
     assert float(value(hass, COST)) == pytest.approx(2.0)
 
 
+async def test_small_dip_of_the_day_counter_costs_nothing(
+    hass: HomeAssistant, nas: NasSimulator, plug: FakeTapoPlug
+) -> None:
+    plug.today_wh = 5000
+    entry = make_entry(nas, plug_subentry(plug), price=1.0)
+    await setup_entry(hass, entry)
+    coordinator = next(iter(entry.runtime_data.plugs.values()))
+    # The firmware's day counter goes back by a Wh, then on.
+    for wh in (5010, 5009, 5011):
+        plug.today_wh = wh
+        await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    # 11 Wh at 1.00: the dip re-priced nothing.
+    assert float(value(hass, COST)) == pytest.approx(0.01)
+
+
 # --- the NAS plug's power in the NAS state ---------------------------------------
 
 

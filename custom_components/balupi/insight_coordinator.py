@@ -161,7 +161,7 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
         kwh = energy_value(plug.data, "consumption_today")
         if kwh is not None:
             meter = self.month_costs.setdefault(subentry_id, CostMeter())
-            meter.add_reading(kwh, self._price(now))
+            meter.add_reading(kwh, now, self._price)
         if plug.subentry.data[CONF_ROLE] == ROLE_NAS:
             watts = energy_value(plug.data, "current_consumption")
             if watts is not None:

@@ -713,7 +713,6 @@ class PlugCostSensor(BalupiPlugEntity, RestoreSensor):
         )
         self._tariff = tariff
         self._meter = CostMeter()
-        self._last_at: datetime | None = None
 
     async def async_added_to_hass(self) -> None:
         """Restore the running total and the last counter reading."""
@@ -738,12 +737,7 @@ class PlugCostSensor(BalupiPlugEntity, RestoreSensor):
             (kwh := energy_value(self.coordinator.data, "consumption_today"))
             is not None
         ):
-            now = dt_util.now()
-            # The energy since the last reading was used in between: price it
-            # at the middle, so a tariff change between two polls splits fairly.
-            middle = now - (now - self._last_at) / 2 if self._last_at else now
-            self._meter.add_reading(kwh, self._price(middle))
-            self._last_at = now
+            self._meter.add_reading(kwh, dt_util.now(), self._price)
         # Whole cents: a state row per cent, not per Wh, keeps the recorder
         # small; the exact total lives on in the restore data.
         self._attr_native_value = round(self._meter.cost, 2)
