@@ -7,6 +7,7 @@ import logging
 from typing import Any
 from unittest.mock import patch
 
+from aiohttp import ClientSession
 from freezegun.api import FrozenDateTimeFactory
 from kasa import Discover
 import pytest
@@ -47,6 +48,7 @@ from homeassistant.helpers import (
     entity_registry as er,
     issue_registry as ir,
 )
+from homeassistant.helpers.aiohttp_client import async_create_clientsession
 
 from .conftest import MAC, advance, entry_data, setup_entry
 from .fakes.nas_simulator import Mode, NasSimulator
@@ -371,7 +373,7 @@ async def test_rejected_login_starts_reauth(
     result = await hass.config_entries.flow.async_configure(
         flows[0]["flow_id"], {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: "x"}
     )
-    assert result["errors"] == {"base": "invalid_auth"}
+    assert result["errors"] == {"base": "plug_invalid_auth"}
     plug.refuse_login = None
     result = await hass.config_entries.flow.async_configure(
         flows[0]["flow_id"],
@@ -381,6 +383,103 @@ async def test_rejected_login_starts_reauth(
     await hass.async_block_till_done()
     await advance(hass, freezer, 5, step=0.5)
     assert value(hass, "sensor.nas_plug_power") == "45.0"
+
+
+async def test_reauth_logs_in_to_the_plug_that_refused(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+    other_plug: FakeTapoPlug,
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug), plug_subentry(other_plug))
+    await setup_entry(hass, entry)
+    # The second plug learnt the account's new password, the first not yet.
+    other_plug.refuse_login = "bad_credentials"  # type: ignore[assignment]
+    other_plug.drop_sessions()
+    await advance(hass, freezer, 60, step=1)
+    [flow] = hass.config_entries.flow.async_progress()
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"])
+    assert result["step_id"] == "reauth_tplink"
+    assert result["description_placeholders"] == {"name": "Desk"}
+    # The old password still works on the first plug, not on the one that refused.
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"],
+        {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD},
+    )
+    assert result["errors"] == {"base": "plug_invalid_auth"}
+    new_password = DEFAULT_PASSWORD + " (changed in the app)"
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"],
+        {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: new_password},
+    )
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_TPLINK_PASSWORD] == new_password
+
+
+async def test_reauth_without_plugs_aborts(
+    hass: HomeAssistant, nas: NasSimulator
+) -> None:
+    entry = make_entry(nas)
+    await setup_entry(hass, entry)
+    result = await entry.start_reauth_flow(
+        hass, data={"reauth": "tplink", "plug": "01JREMOVED000000000000000"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_plugs"
+
+
+async def test_reauth_errors_are_the_plugs(
+    hass: HomeAssistant, nas: NasSimulator, plug: FakeTapoPlug
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug))
+    await setup_entry(hass, entry)
+    subentry_id = next(iter(entry.subentries))
+    result = await entry.start_reauth_flow(
+        hass, data={"reauth": "tplink", "plug": subentry_id}
+    )
+    await plug.offline()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD},
+    )
+    # Not Pi-hole's "cannot_connect" ("Pi-hole does not answer at this URL.").
+    assert result["errors"] == {"base": "plug_cannot_connect"}
+    await plug.online()
+
+
+async def test_failed_attempts_leave_no_session_open(
+    hass: HomeAssistant, nas: NasSimulator, plug: FakeTapoPlug
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug))
+    await setup_entry(hass, entry)
+    plug.refuse_login = "bad_credentials"  # type: ignore[assignment]
+    sessions: list[ClientSession] = []
+
+    def tracked(*args: Any, **kwargs: Any) -> ClientSession:
+        session = async_create_clientsession(*args, **kwargs)
+        sessions.append(session)
+        return session
+
+    with patch("custom_components.balupi.plugs.async_create_clientsession", tracked):
+        result = await start_flow(hass, entry)
+        # A refused login, then nothing there.
+        for host in (f"127.0.0.1:{plug.port}", "127.0.0.1"):
+            result = await hass.config_entries.subentries.async_configure(
+                result["flow_id"], {CONF_HOST: host, CONF_ROLE: ROLE_GENERIC}
+            )
+            assert result["errors"]
+        result = await entry.start_reauth_flow(
+            hass, data={"reauth": "tplink", "plug": next(iter(entry.subentries))}
+        )
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD},
+        )
+        assert result["errors"]
+    assert len(sessions) == 3
+    assert all(session.closed for session in sessions)
+    plug.refuse_login = None
 
 
 async def test_other_device_at_the_address_is_not_adopted(

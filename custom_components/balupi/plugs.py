@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
 from typing import Any, override
@@ -38,6 +39,9 @@ from .const import (
     CONF_TPLINK_USERNAME,
     DOMAIN,
     PLUG_TIMEOUT,
+    REAUTH,
+    REAUTH_PLUG,
+    REAUTH_TPLINK,
 )
 from .data import BalupiConfigEntry
 from .tariff import Tariff
@@ -66,15 +70,15 @@ def credentials_of(entry: BalupiConfigEntry) -> Credentials | None:
     return Credentials(username, entry.data[CONF_TPLINK_PASSWORD])
 
 
-def plug_session(hass: HomeAssistant) -> ClientSession:
+def plug_session(hass: HomeAssistant, *, auto_cleanup: bool = True) -> ClientSession:
     """Return an HTTP session (and cookie jar) for one plug.
 
     KLAP keeps its login in a cookie, so the shared Home Assistant session
-    (one jar for everything) must not be used. Home Assistant closes the
-    session with the config entry (or at shutdown for a config flow's).
+    (one jar for everything) must not be used. Made during entry setup, Home
+    Assistant detaches it on unload; without ``auto_cleanup`` the caller must.
     """
     return async_create_clientsession(
-        hass, verify_ssl=False, cookie_jar=get_cookie_jar()
+        hass, verify_ssl=False, cookie_jar=get_cookie_jar(), auto_cleanup=auto_cleanup
     )
 
 
@@ -109,25 +113,59 @@ TAPO_CONNECTIONS = (
 )
 
 
-async def async_connect_tapo(
+async def async_connect(config: DeviceConfig) -> Device:
+    """Connect, given up after one bounded attempt.
+
+    python-kasa's connect includes the first update, each query with its own
+    retries: a silent plug would hold it for half a minute.
+    """
+    async with asyncio.timeout(UPDATE_TIMEOUT):
+        return await Device.connect(config=config)
+
+
+@dataclass(frozen=True, slots=True)
+class PlugIdentity:
+    """Which plug answered a login."""
+
+    mac: str
+    alias: str | None
+    model: str
+    connection: dict[str, Any]
+
+
+async def async_identify_tapo(
     hass: HomeAssistant, host: str, port: int | None, credentials: Credentials
-) -> Device:
-    """Connect to a Tapo plug by trying its protocols; raise the telling error.
+) -> PlugIdentity:
+    """Log in to a Tapo plug by trying its protocols; raise the telling error.
 
     A rejected login (AuthenticationError) wins over "this protocol does not
-    answer", so wrong credentials are reported as such.
+    answer", so wrong credentials are reported as such. Nothing stays open:
+    the plug is disconnected and the session detached, whatever happened.
     """
     failure: KasaException | TimeoutError | None = None
-    session = plug_session(hass)
-    for connection in TAPO_CONNECTIONS:
-        config = device_config(session, host, port, credentials)
-        config.connection_type = connection
-        try:
-            return await Device.connect(config=config)
-        except AuthenticationError:
-            raise
-        except (KasaException, TimeoutError) as err:
-            failure = failure or err
+    session = plug_session(hass, auto_cleanup=False)
+    try:
+        for connection in TAPO_CONNECTIONS:
+            config = device_config(session, host, port, credentials)
+            config.connection_type = connection
+            try:
+                device = await async_connect(config)
+            except AuthenticationError:
+                raise
+            except (KasaException, TimeoutError) as err:
+                failure = failure or err
+                continue
+            try:
+                return PlugIdentity(
+                    format_mac(device.mac),
+                    device.alias,
+                    device.model,
+                    device.config.connection_type.to_dict(),
+                )
+            finally:
+                await device.disconnect()
+    finally:
+        session.detach()
     assert failure is not None  # noqa: S101 (the loop ran at least once)
     raise failure
 
@@ -186,7 +224,7 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
             credentials_of(self.config_entry),
             data.get(CONF_CONNECTION),
         )
-        device = await Device.connect(config=config)
+        device = await async_connect(config)
         if format_mac(device.mac) != self.mac:
             # A DHCP lease moved to another device: never adopt it silently.
             await device.disconnect()
@@ -206,8 +244,10 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
         """Update over the open connection (opening it when needed)."""
         try:
             if self.device is None:
+                # The connect includes the first update, bounded with it.
                 self.device = await self._async_connect()
-            await self._async_update(self.device)
+            else:
+                await self._async_update(self.device)
         except AuthenticationError as err:
             # Every further poll would only repeat the refused login: wait for
             # the reauthentication, which reloads the entry.
@@ -267,7 +307,11 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
         await self.async_refresh()
 
     def _start_reauth(self) -> None:
-        self.config_entry.async_start_reauth(self.hass, data={"reauth": "tplink"})
+        """Ask for the account again, tested on this plug."""
+        self.config_entry.async_start_reauth(
+            self.hass,
+            data={REAUTH: REAUTH_TPLINK, REAUTH_PLUG: self.subentry.subentry_id},
+        )
 
     def _error[ErrorT: HomeAssistantError](
         self, kind: type[ErrorT], key: str, error: str = ""
