@@ -31,7 +31,11 @@ from custom_components.balupi.const import (
 )
 from custom_components.balupi.heartbeat import PowerHint
 from custom_components.balupi.nas_state import NasState
-from homeassistant.config_entries import SOURCE_USER, ConfigSubentryData
+from homeassistant.config_entries import (
+    SOURCE_USER,
+    ConfigEntryState,
+    ConfigSubentryData,
+)
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     CONF_HOST,
@@ -495,6 +499,53 @@ async def test_other_device_at_the_address_is_not_adopted(
     assert "plug_unexpected_device" in repr(
         plug_coordinator.last_exception.translation_key
     )
+
+
+def plug_device(
+    device_registry: dr.DeviceRegistry, entry: MockConfigEntry, mac: str = PLUG_MAC
+) -> dr.DeviceEntry:
+    device = device_registry.async_get_device_by_identifier(
+        (DOMAIN, mac), entry.entry_id
+    )
+    assert device is not None
+    return device
+
+
+async def test_reload_with_a_plug_offline(
+    hass: HomeAssistant,
+    device_registry: dr.DeviceRegistry,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug))
+    await setup_entry(hass, entry)
+    known = ("P110", plug.fw_ver, "1.0")
+    device = plug_device(device_registry, entry)
+    assert (device.model, device.sw_version, device.hw_version) == known
+    await plug.offline()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    assert entry.state is ConfigEntryState.LOADED
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # The plug's device keeps what it last reported; its entities wait.
+    device = plug_device(device_registry, entry)
+    assert (device.model, device.sw_version, device.hw_version) == known
+    assert value(hass, "sensor.nas_plug_power") == STATE_UNAVAILABLE
+    assert value(hass, "switch.nas_plug") == STATE_UNAVAILABLE
+    await plug.online()
+
+
+async def test_firmware_update_reaches_the_device(
+    hass: HomeAssistant,
+    device_registry: dr.DeviceRegistry,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug))
+    await setup_entry(hass, entry)
+    plug.fw_ver = "1.4.2 Build 250110 Rel.101010"
+    coordinator = next(iter(entry.runtime_data.plugs.values()))
+    await coordinator.async_refresh()
+    assert plug_device(device_registry, entry).sw_version == plug.fw_ver
 
 
 async def test_removed_plug_leaves_no_device(

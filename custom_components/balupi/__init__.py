@@ -113,7 +113,8 @@ async def _async_setup_plugs(hass: HomeAssistant, entry: BalupiConfigEntry) -> N
     runtime = entry.runtime_data
     interval = entry.options.get(CONF_PLUG_INTERVAL, DEFAULT_PLUG_INTERVAL)
     # Created before the platforms, so the NAS plug's device can hang under it.
-    nas_device = dr.async_get(hass).async_get_or_create(
+    devices = dr.async_get(hass)
+    nas_device = devices.async_get_or_create(
         config_entry_id=entry.entry_id, **nas_device_info(entry)
     )
     for subentry in entry.subentries.values():
@@ -122,12 +123,18 @@ async def _async_setup_plugs(hass: HomeAssistant, entry: BalupiConfigEntry) -> N
         plug = PlugCoordinator(hass, entry, subentry, interval)
         entry.async_on_unload(plug.async_close)
         runtime.plugs[subentry.subentry_id] = plug
-        await plug.async_refresh()
         if subentry.data[CONF_ROLE] == ROLE_NAS:
             plug.nas_device_id = nas_device.id
             runtime.coordinator.power_hint = partial(
                 _nas_power, plug, power_thresholds(entry.options)
             )
+        # Before the first poll, which writes model and firmware to it.
+        devices.async_get_or_create(
+            config_entry_id=entry.entry_id,
+            config_subentry_id=subentry.subentry_id,
+            **plug.device_info,
+        )
+        await plug.async_refresh()
 
 
 def _nas_power(plug: PlugCoordinator, thresholds: PowerThresholds) -> PowerHint:

@@ -28,8 +28,13 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_HOST, CONF_MAC, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_create_clientsession
-from homeassistant.helpers.device_registry import format_mac
+from homeassistant.helpers.device_registry import (
+    CONNECTION_NETWORK_MAC,
+    DeviceInfo,
+    format_mac,
+)
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .const import (
@@ -213,6 +218,21 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
         self._session = plug_session(hass)
         # The NAS device this plug feeds (its role is "nas"), set by setup.
         self.nas_device_id: str | None = None
+        # Model and firmware as last written to the device registry.
+        self._shown: tuple[str, str | None, str | None] | None = None
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """Return the plug's device; model and firmware follow once it answers."""
+        info = DeviceInfo(
+            identifiers={(DOMAIN, self.mac)},
+            connections={(CONNECTION_NETWORK_MAC, self.mac)},
+            name=self.subentry.title,
+            manufacturer="TP-Link",
+        )
+        if self.nas_device_id is not None:
+            info["via_device_id"] = self.nas_device_id
+        return info
 
     async def _async_connect(self) -> Device:
         """Open the connection and make sure it is still the same plug."""
@@ -261,7 +281,28 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
                 else "plug_unreachable"
             )
             raise self._error(UpdateFailed, key, str(err)) from err
+        self._show_device(self.device)
         return self.device
+
+    def _show_device(self, device: Device) -> None:
+        """Write model and firmware to the registry when they are new."""
+        shown = (
+            device.model,
+            device.hw_info.get("sw_ver"),
+            device.hw_info.get("hw_ver"),
+        )
+        if shown == self._shown:
+            return
+        registry = dr.async_get(self.hass)
+        if (
+            entry := registry.async_get_device(identifiers={(DOMAIN, self.mac)})
+        ) is None:
+            return
+        model, sw_version, hw_version = shown
+        registry.async_update_device(
+            entry.id, model=model, sw_version=sw_version, hw_version=hw_version
+        )
+        self._shown = shown
 
     @staticmethod
     async def _async_update(device: Device) -> None:
