@@ -112,7 +112,7 @@ async def test_a_day_with_three_awake_periods_and_a_restart(
     await run(hass, freezer, plug, 0.5)  # 12:00-12:30 awake
     # Home Assistant restarts while the NAS is awake.
     assert await hass.config_entries.async_reload(entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     await run(hass, freezer, plug, 0.5)  # 12:30-13:00 awake
     await sleep(hass, entry, nas, plug)
     await run(hass, freezer, plug, 1)  # 13:00-14:00 asleep

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 import json
 from pathlib import Path
@@ -44,10 +45,11 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 from .conftest import MAC, SECRET, advance, entry_data, setup_entry
 from .fakes.nas_simulator import Mode, NasSimulator
 from .fakes.tapo_plug import DEFAULT_PASSWORD, FakeTapoPlug
+from .nas_signer import COMING_ONLINE, signed_call
 from .pihole import PiholeProcess, pihole_fixture
-from .test_plugs import PLUG_MAC, USER, plug, plug_subentry
+from .test_plugs import PLUG_MAC, USER, make_entry, other_plug, plug, plug_subentry
 
-__all__ = ["pihole_fixture", "plug"]
+__all__ = ["other_plug", "pihole_fixture", "plug"]
 
 STATE = "sensor.baluhost_nas_state"
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -99,7 +101,7 @@ async def test_state_survives_a_restart(
     await hass.config_entries.async_unload(config_entry.entry_id)
     await hass.async_block_till_done()
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get(STATE).state == NasState.OFFLINE
     assert hass.states.get("sensor.baluhost_state_since").state == since
 
@@ -157,6 +159,36 @@ async def test_unload_and_remove(
     await hass.config_entries.async_remove(config_entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+
+
+async def test_setup_waits_for_no_silent_part(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+    other_plug: FakeTapoPlug,
+) -> None:
+    """Two plugs and the NAS accept connections and never answer."""
+    nas.mode = Mode.SILENT
+    plug.silent = other_plug.silent = True
+    entry = make_entry(nas, plug_subentry(plug), plug_subentry(other_plug))
+    entry.add_to_hass(hass)
+    # python-kasa alone would wait half a minute per plug.
+    assert await asyncio.wait_for(
+        hass.config_entries.async_setup(entry.entry_id), timeout=5
+    )
+    assert entry.state is ConfigEntryState.LOADED
+    await hass.async_block_till_done()
+    # The NAS's handshake is answered while the plugs still hang.
+    client = await hass_client_no_auth()
+    headers, body = signed_call(SECRET, COMING_ONLINE)
+    response = await client.post(COMING_ONLINE, headers=headers, data=body)
+    assert response.status == 200
+    assert hass.states.get(STATE).state == NasState.ONLINE
+    assert [plug.data for plug in entry.runtime_data.plugs.values()] == [None, None]
+    assert hass.states.get("sensor.nas_plug_power").state == "unavailable"
+    assert plug.handshakes == other_plug.handshakes == 1
+    plug.silent = other_plug.silent = False
 
 
 @pytest.mark.freeze_time(T0)

@@ -165,7 +165,7 @@ async def test_add_discovered_plug_with_account(
     assert result["title"] == "NAS plug"
     assert result["data"][CONF_MAC] == PLUG_MAC
     assert config_entry.data[CONF_TPLINK_USERNAME] == USER
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     # The entry reloaded with the plug: its entities are there.
     assert value(hass, "sensor.nas_plug_power") == "45.0"
 

@@ -25,7 +25,7 @@ from .const import (
     CONF_TPLINK_USERNAME,
 )
 from .data import BalupiConfigEntry, DnsTarget
-from .dns import DnsCoordinator
+from .dns import DnsCoordinator, DnsStatus
 
 # Every credential, and (as core's tplink does) every MAC, host and IP address,
 # wherever it appears: users post diagnostics in public issues.
@@ -112,7 +112,10 @@ def _dns(entry: BalupiConfigEntry) -> dict[str, Any] | None:
     """Return the DNS reconciliation state, if a Pi-hole is set up."""
     if (dns := entry.runtime_data.dns) is None:
         return None
-    status = dns.data
+    # None until the first check after setup.
+    status: DnsStatus | None = dns.data
+    if status is None:
+        return {"hostname": dns.hostname}
     return {
         "hostname": dns.hostname,
         "wanted": _dns_target(dns, status.wanted_ip),

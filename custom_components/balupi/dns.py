@@ -124,8 +124,7 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
         self._unreachable_since: datetime | None = None
         self._lock = asyncio.Lock()
 
-    @override
-    async def _async_setup(self) -> None:
+    async def async_load(self) -> None:
         """Restore the wanted target; without one, follow the NAS's state."""
         stored = await self._store.async_load() or {}
         self._wanted_ip = stored.get("wanted_ip")

@@ -121,6 +121,11 @@ class BalupiDnsEntity(CoordinatorEntity[DnsCoordinator]):
             entry_type=DeviceEntryType.SERVICE,
         )
 
+    @property
+    def available(self) -> bool:
+        """Return whether the Pi-hole was read since setup."""
+        return super().available and self.coordinator.data is not None
+
 
 class BalupiPlugEntity(CoordinatorEntity[PlugCoordinator]):
     """An entity of one Tapo plug (its own device, under the NAS if it feeds it)."""
@@ -137,3 +142,8 @@ class BalupiPlugEntity(CoordinatorEntity[PlugCoordinator]):
         # Model and firmware are the coordinator's to write: a plug that is
         # offline now must not blank what it reported before.
         self._attr_device_info = coordinator.device_info
+
+    @property
+    def available(self) -> bool:
+        """Return whether the plug answered since setup and still does."""
+        return super().available and self.coordinator.data is not None

@@ -733,9 +733,10 @@ class PlugCostSensor(BalupiPlugEntity, RestoreSensor):
         super()._handle_coordinator_update()
 
     def _account(self) -> None:
-        if self.coordinator.last_update_success and (
-            (kwh := energy_value(self.coordinator.data, "consumption_today"))
-            is not None
+        if (
+            self.coordinator.last_update_success
+            and (device := self.coordinator.data) is not None
+            and (kwh := energy_value(device, "consumption_today")) is not None
         ):
             self._meter.add_reading(kwh, dt_util.now(), self._price)
         # Whole cents: a state row per cent, not per Wh, keeps the recorder
