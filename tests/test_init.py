@@ -280,3 +280,6 @@ async def test_diagnostics_hold_no_credential_or_address(
     assert diagnostics["dns"]["wanted"] == "nas"
     assert diagnostics["dns"]["in_sync"] is True
     assert diagnostics["inbox"]["files"] == 0
+    [nas_plug] = diagnostics["plugs"]
+    assert (nas_plug["role"], nas_plug["answers"]) == ("nas", True)
+    assert nas_plug["meter"]["cost"] == 0

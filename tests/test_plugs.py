@@ -622,10 +622,30 @@ async def test_cost_follows_time_of_use_midnight_and_reboots(
     assert cost == pytest.approx(0.30 + 0.20 * 4, abs=0.21)
 
 
-async def test_cost_survives_a_restart(
-    hass: HomeAssistant, nas: NasSimulator, plug: FakeTapoPlug
+@pytest.mark.freeze_time("2026-11-24T12:00:00+01:00")
+async def test_cost_carries_over_from_before_one_meter(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    entity_registry: er.EntityRegistry,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
 ) -> None:
+    """An update from when the cost sensor and the month's cost counted apart."""
+    await hass.config.async_set_time_zone("Europe/Berlin")
+    hass.config.currency = "EUR"
     plug.today_wh = 2000
+    entry = make_entry(nas, plug_subentry(plug), price=0.5)
+    entry.add_to_hass(hass)
+    subentry_id = next(iter(entry.subentries))
+    # The sensor kept its running total in its restore data...
+    entity_registry.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        f"{PLUG_MAC}_cost",
+        config_entry=entry,
+        config_subentry_id=subentry_id,
+        suggested_object_id="nas_plug_energy_cost",
+    )
     mock_restore_cache_with_extra_data(
         hass,
         [
@@ -639,11 +659,26 @@ async def test_cost_survives_a_restart(
             )
         ],
     )
-    hass.config.currency = "EUR"
-    entry = make_entry(nas, plug_subentry(plug), price=0.5)
-    await setup_entry(hass, entry)
-    # 1 kWh more than before the restart, at 0.5.
+    # ... and the insights their month's cost in their store.
+    key = f"{DOMAIN}.{entry.entry_id}.insights"
+    hass_storage[key] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": key,
+        "data": {
+            "month": {
+                "start": "2026-10-31T23:00:00+00:00",
+                "plugs": {subentry_id: {"cost": 0.25, "last_kwh": 1.0}},
+            }
+        },
+    }
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await entry.runtime_data.insights.async_refresh()
+    await hass.async_block_till_done()
+    # 1 kWh more than before the update, at 0.5, on both.
     assert float(value(hass, COST)) == pytest.approx(2.0)
+    assert float(value(hass, "sensor.baluhost_cost_this_month")) == pytest.approx(0.75)
 
 
 async def test_small_dip_of_the_day_counter_costs_nothing(

@@ -114,3 +114,35 @@ def test_day_is_the_local_one() -> None:
         at_price(1.0),
     )
     assert meter.cost == pytest.approx(2.5)
+
+
+def test_month_cost_is_what_was_added_since_the_month_began() -> None:
+    meter = CostMeter()
+    feed(meter, 1.0, 3.0)
+    meter.start_month()
+    feed(meter, 3.0, 3.5, start=NOON + 2 * POLL)
+    assert (meter.cost, meter.month_cost) == pytest.approx((2.5, 0.5))
+
+
+def test_meter_survives_a_store() -> None:
+    meter = CostMeter()
+    feed(meter, 1.0, 3.0)
+    meter.start_month()
+    restored = CostMeter.from_dict(meter.as_dict())
+    assert restored == meter
+    # The day rule still knows when the last reading came.
+    restored.add_reading(0.5, datetime(2026, 11, 25, 8, tzinfo=BERLIN), at_price(1.0))
+    assert restored.month_cost == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"cost": "x", "month_start_cost": 0, "last_kwh": None, "last_at": None},
+        {"cost": 1, "month_start_cost": 0, "last_kwh": 1, "last_at": "2026-11-24"},
+    ],
+)
+def test_unreadable_meter_is_refused(data: dict[str, object]) -> None:
+    with pytest.raises((KeyError, TypeError, ValueError)):
+        CostMeter.from_dict(data)

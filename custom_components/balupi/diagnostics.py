@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kasa import Device
+
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import (
     CONF_BROADCAST_ADDRESS,
@@ -18,6 +20,7 @@ from homeassistant.core import HomeAssistant
 from .const import (
     CONF_HOSTNAME,
     CONF_PI_IP,
+    CONF_ROLE,
     CONF_SECRET,
     CONF_SSH_HOST,
     CONF_SSH_USER,
@@ -74,8 +77,28 @@ async def async_get_config_entry_diagnostics(
         "snapshot": _snapshot(entry),
         "inbox": _inbox(entry),
         "insights": _insights(entry),
+        "plugs": _plugs(entry),
     }
     return async_redact_data(diagnostics, TO_REDACT)
+
+
+def _plugs(entry: BalupiConfigEntry) -> list[dict[str, Any]]:
+    """Return how each plug answers and what its cost meter holds."""
+    meters = entry.runtime_data.insights.meters
+    plugs = []
+    for subentry_id, plug in entry.runtime_data.plugs.items():
+        device: Device | None = plug.data
+        meter = meters.get(subentry_id)
+        plugs.append(
+            {
+                "role": plug.subentry.data[CONF_ROLE],
+                "answers": plug.last_update_success and device is not None,
+                "model": device.model if device else None,
+                "firmware": device.hw_info.get("sw_ver") if device else None,
+                "meter": meter.as_dict() if meter else None,
+            }
+        )
+    return plugs
 
 
 def _insights(entry: BalupiConfigEntry) -> dict[str, Any]:

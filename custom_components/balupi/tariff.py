@@ -57,13 +57,27 @@ class Tariff:
 
 @dataclass(slots=True)
 class CostMeter:
-    """Turn readings of a plug's day counter into an ever-growing cost."""
+    """Turn readings of a plug's day counter into an ever-growing cost.
+
+    The one meter of a plug: its cost sensor shows ``cost``, the month's cost
+    is what was added since the month began.
+    """
 
     cost: float = 0.0
+    month_start_cost: float = 0.0
     # The highest reading since the counter last started over, and when the
     # last reading came (an aware local time).
     last_kwh: float | None = None
     last_at: datetime | None = None
+
+    @property
+    def month_cost(self) -> float:
+        """Return the cost added since the month began."""
+        return self.cost - self.month_start_cost
+
+    def start_month(self) -> None:
+        """Begin a new month's count at the running total."""
+        self.month_start_cost = self.cost
 
     def add_reading(
         self, kwh: float, at: datetime, price_at: Callable[[datetime], float]
@@ -92,6 +106,29 @@ class CostMeter:
         delta = consumed * price_at(middle)
         self.cost += delta
         return delta
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the meter as plain data for a Store."""
+        return {
+            "cost": self.cost,
+            "month_start_cost": self.month_start_cost,
+            "last_kwh": self.last_kwh,
+            "last_at": None if self.last_at is None else self.last_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CostMeter:
+        """Restore a meter; raise ValueError, TypeError or KeyError if unreadable."""
+        last_kwh, last_at = data["last_kwh"], data["last_at"]
+        at = None if last_at is None else datetime.fromisoformat(last_at)
+        if at is not None and at.tzinfo is None:
+            raise ValueError(f"naive time {last_at}")
+        return cls(
+            float(data["cost"]),
+            float(data["month_start_cost"]),
+            None if last_kwh is None else float(last_kwh),
+            at,
+        )
 
 
 def counter_restarted(
