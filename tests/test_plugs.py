@@ -32,7 +32,10 @@ from custom_components.balupi.const import (
 from custom_components.balupi.heartbeat import PowerHint
 from custom_components.balupi.nas_state import NasState
 from homeassistant.config_entries import (
+    SIGNAL_CONFIG_ENTRY_CHANGED,
     SOURCE_USER,
+    ConfigEntry,
+    ConfigEntryChange,
     ConfigEntryState,
     ConfigSubentryData,
 )
@@ -44,7 +47,7 @@ from homeassistant.const import (
     CONF_PORT,
     STATE_UNAVAILABLE,
 )
-from homeassistant.core import HomeAssistant, State
+from homeassistant.core import HomeAssistant, State, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import (
@@ -53,6 +56,7 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 from homeassistant.helpers.aiohttp_client import async_create_clientsession
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from .conftest import MAC, advance, entry_data, setup_entry
 from .fakes.nas_simulator import Mode, NasSimulator
@@ -168,6 +172,33 @@ async def test_add_discovered_plug_with_account(
     await hass.async_block_till_done(wait_background_tasks=True)
     # The entry reloaded with the plug: its entities are there.
     assert value(hass, "sensor.nas_plug_power") == "45.0"
+
+
+async def test_first_plug_reloads_the_entry_once(
+    hass: HomeAssistant, config_entry: MockConfigEntry, plug: FakeTapoPlug
+) -> None:
+    await setup_entry(hass, config_entry)
+    states: list[ConfigEntryState] = []
+
+    @callback
+    def changed(change: ConfigEntryChange, entry: ConfigEntry) -> None:
+        if entry is config_entry and entry.state not in states[-1:]:
+            states.append(entry.state)
+
+    async_dispatcher_connect(hass, SIGNAL_CONFIG_ENTRY_CHANGED, changed)
+    result = await start_flow(hass, config_entry)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD},
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_HOST: f"127.0.0.1:{plug.port}", CONF_ROLE: ROLE_NAS}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert value(hass, "sensor.nas_plug_power") == "45.0"
+    # Stored the account and added the plug: set up again once, not twice.
+    assert states.count(ConfigEntryState.SETUP_IN_PROGRESS) == 1
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ from .config_flow import pihole_subentry
 from .const import (
     CONF_PLUG_INTERVAL,
     CONF_ROLE,
+    CONF_TPLINK_PASSWORD,
+    CONF_TPLINK_USERNAME,
     DEFAULT_PLUG_INTERVAL,
     DEFAULT_PRICE,
     DOMAIN,
@@ -70,7 +72,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
         hass, entry, tariff_from_options(entry.options, DEFAULT_PRICE)
     )
     await insights.async_load()
-    entry.runtime_data = BalupiData(coordinator, snapshots, insights)
+    entry.runtime_data = BalupiData(
+        coordinator, snapshots, insights, loaded_with=_loaded_with(entry)
+    )
     entry.async_on_unload(insights.async_save)
     entry.async_on_unload(
         coordinator.async_add_transition_listener(insights.async_on_nas_transition)
@@ -165,9 +169,27 @@ def _nas_power(plug: PlugCoordinator, thresholds: PowerThresholds) -> PowerHint:
     )
 
 
+def _loaded_with(entry: BalupiConfigEntry) -> tuple[object, ...]:
+    """Return what setup reads from the entry.
+
+    The TP-Link account counts only once there are plugs: the first "Add plug"
+    stores it just before its plug, which then reloads the entry once.
+    """
+    data = dict(entry.data)
+    if not any(sub.subentry_type == SUBENTRY_PLUG for sub in entry.subentries.values()):
+        data.pop(CONF_TPLINK_USERNAME, None)
+        data.pop(CONF_TPLINK_PASSWORD, None)
+    subentries = {
+        key: (sub.subentry_type, sub.title, dict(sub.data))
+        for key, sub in entry.subentries.items()
+    }
+    return entry.title, data, dict(entry.options), subentries
+
+
 async def _async_entry_updated(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
-    """Apply changed connection data, options or Pi-hole settings."""
-    hass.config_entries.async_schedule_reload(entry.entry_id)
+    """Apply changed connection data, options, Pi-hole settings or plugs."""
+    if _loaded_with(entry) != entry.runtime_data.loaded_with:
+        hass.config_entries.async_schedule_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bool:

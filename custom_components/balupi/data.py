@@ -40,6 +40,8 @@ class BalupiData:
     replay_guard: ReplayGuard = field(default_factory=ReplayGuard)
     # Two handshake calls at once are handled one after the other.
     handshake_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # What setup read from the entry: a change of it reloads the entry.
+    loaded_with: tuple[object, ...] = ()
 
 
 type BalupiConfigEntry = ConfigEntry[BalupiData]
