@@ -602,6 +602,51 @@ async def test_removed_plug_leaves_no_device(
     assert hass.states.get("sensor.nas_plug_power") is None
 
 
+async def test_removing_the_nas_plug(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+    other_plug: FakeTapoPlug,
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug, ROLE_NAS), plug_subentry(other_plug))
+    await setup_entry(hass, entry)
+    of_the_nas_plug = [
+        "sensor.baluhost_always_on_baseline",
+        "sensor.baluhost_energy_saved_by_sleeping",
+        "sensor.baluhost_cost_saved_by_sleeping",
+        "sensor.baluhost_nas_cost_this_month",
+    ]
+    kept = [
+        "sensor.baluhost_cost_this_month",
+        "sensor.baluhost_projected_cost_this_month",
+        "sensor.baluhost_awake_today",
+        "sensor.baluhost_nas_state",
+        "sensor.desk_power",
+        "sensor.desk_energy_cost",
+        "switch.desk",
+    ]
+    assert all(entity_registry.async_get(e) for e in of_the_nas_plug + kept)
+    subentry_id = next(
+        key for key, sub in entry.subentries.items() if sub.data[CONF_ROLE] == ROLE_NAS
+    )
+    hass.config_entries.async_remove_subentry(entry, subentry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    assert (
+        device_registry.async_get_device_by_identifier(
+            (DOMAIN, PLUG_MAC), entry.entry_id
+        )
+        is None
+    )
+    assert device_registry.async_get_device_by_identifier((DOMAIN, MAC), entry.entry_id)
+    assert [e for e in of_the_nas_plug if entity_registry.async_get(e)] == []
+    assert [e for e in of_the_nas_plug if hass.states.get(e)] == []
+    assert [e for e in kept if not entity_registry.async_get(e)] == []
+    assert value(hass, "sensor.desk_power") == "12.0"
+
+
 # --- cost -----------------------------------------------------------------------
 
 

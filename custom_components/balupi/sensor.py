@@ -17,6 +17,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import (
+    CONF_MAC,
     PERCENTAGE,
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
@@ -427,13 +428,21 @@ async def async_setup_entry(
         plug.subentry.data[CONF_ROLE] for plug in entry.runtime_data.plugs.values()
     }
     insights = entry.runtime_data.insights
-    async_add_entities(
-        InsightSensor(insights, description)
-        for description in INSIGHT_SENSORS
-        if description.needs is None
-        or (description.needs == ROLE_GENERIC and roles)
-        or description.needs in roles
-    )
+    insight_sensors: list[InsightSensor] = []
+    for description in INSIGHT_SENSORS:
+        if (
+            description.needs is None
+            or (description.needs == ROLE_GENERIC and roles)
+            or description.needs in roles
+        ):
+            insight_sensors.append(InsightSensor(insights, description))
+        elif entity_id := registry.async_get_entity_id(
+            SENSOR_DOMAIN, DOMAIN, f"{entry.data[CONF_MAC]}_{description.key}"
+        ):
+            # Its plug was removed (the NAS plug, or the last one): it goes
+            # too, rather than stay behind unavailable.
+            registry.async_remove(entity_id)
+    async_add_entities(insight_sensors)
 
     if (dns := entry.runtime_data.dns) is not None:
         async_add_entities(
