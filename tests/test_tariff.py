@@ -146,3 +146,10 @@ def test_meter_survives_a_store() -> None:
 def test_unreadable_meter_is_refused(data: dict[str, object]) -> None:
     with pytest.raises((KeyError, TypeError, ValueError)):
         CostMeter.from_dict(data)
+
+
+@pytest.mark.parametrize("garbage", [float("nan"), float("inf"), -1.0])
+def test_impossible_reading_is_ignored(garbage: float) -> None:
+    meter = CostMeter()
+    feed(meter, 1.0, garbage, 1.5)
+    assert meter.cost == pytest.approx(0.5)

@@ -214,7 +214,7 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
         self.subentry = subentry
         self.mac: str = subentry.data[CONF_MAC]
         self.device: Device | None = None
-        # Made during entry setup: Home Assistant closes it on unload.
+        # Made during entry setup: Home Assistant detaches it on unload.
         self._session = plug_session(hass)
         # The NAS device this plug feeds (its role is "nas"), set by setup.
         self.nas_device_id: str | None = None
@@ -295,12 +295,12 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
             return
         registry = dr.async_get(self.hass)
         if (
-            entry := registry.async_get_device(identifiers={(DOMAIN, self.mac)})
+            device_entry := registry.async_get_device(identifiers={(DOMAIN, self.mac)})
         ) is None:
             return
         model, sw_version, hw_version = shown
         registry.async_update_device(
-            entry.id, model=model, sw_version=sw_version, hw_version=hw_version
+            device_entry.id, model=model, sw_version=sw_version, hw_version=hw_version
         )
         self._shown = shown
 
@@ -365,7 +365,7 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
         )
 
     async def async_close(self) -> None:
-        """Close the connection (and its HTTP session, which is ours)."""
+        """Close the connection; Home Assistant detaches its session on unload."""
         if self.device is not None:
             device, self.device = self.device, None
             await device.disconnect()

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+import math
 from typing import Any
 
 # Home Assistant's own reset rule for a total_increasing sensor.
@@ -86,8 +87,11 @@ class CostMeter:
 
         The first reading only sets the baseline. The energy since the last
         reading was used in between: it is priced at the middle, so a tariff
-        change between two readings splits fairly.
+        change between two readings splits fairly. A reading no counter can
+        show (negative, not finite) is ignored.
         """
+        if not math.isfinite(kwh) or kwh < 0:
+            return 0.0
         last, previous = self.last_kwh, self.last_at
         self.last_at = at
         if last is None:
