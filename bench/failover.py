@@ -58,7 +58,8 @@ async def start_fleet(
         entry.add_to_hass(hass)
         await hass.config_entries.async_setup(entry.entry_id)
         fleet.append((entry, simulator))
-    await hass.async_block_till_done()
+    # Each NAS's first probe runs in the background, after setup.
+    await hass.async_block_till_done(wait_background_tasks=True)
     return fleet
 
 

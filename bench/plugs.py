@@ -290,7 +290,8 @@ async def setup_balupi(
     entry = balupi_entry(nas_url, plugs)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    # The plugs connect in the background, after setup.
+    await hass.async_block_till_done(wait_background_tasks=True)
     coordinators = list(entry.runtime_data.plugs.values())
     assert len(coordinators) == len(plugs)
     failed = [c.name for c in coordinators if not c.last_update_success]

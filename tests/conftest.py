@@ -195,10 +195,14 @@ def config_entry(nas: NasSimulator, wol_port: int) -> MockConfigEntry:
 
 
 async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Add and set up an entry, waiting until its platforms are ready."""
+    """Add and set up an entry, waiting until its platforms are ready.
+
+    Also waits for the first heartbeat, Pi-hole check and plug reads, which
+    setup starts in the background: a test starts from what they found.
+    """
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def settle(hass: HomeAssistant, seconds: float = 0.02) -> None:

@@ -221,7 +221,7 @@ async def test_projection_prices_the_rest_of_the_month_from_last_week(
 
     # The profile is read hourly; a reload reads it at once.
     assert await hass.config_entries.async_reload(entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
 
     # 0.01 per hour for the 158 hours from now to 1 December 00:00 (local).
     so_far = float(value(hass, "sensor.baluhost_cost_this_month"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+import json
+from pathlib import Path
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
@@ -17,15 +20,36 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.balupi.const import DOMAIN
+from custom_components.balupi.const import (
+    CONF_HOST_KEY,
+    CONF_HOSTNAME,
+    CONF_INBOX_PATH,
+    CONF_KEY_PATH,
+    CONF_PI_IP,
+    CONF_REMOTE_PATH,
+    CONF_SSH_HOST,
+    CONF_SSH_PORT,
+    CONF_SSH_USER,
+    CONF_TPLINK_PASSWORD,
+    CONF_TPLINK_USERNAME,
+    DOMAIN,
+    ROLE_NAS,
+    SUBENTRY_PIHOLE,
+)
 from custom_components.balupi.nas_state import NasState
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import Platform
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
+from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_VERIFY_SSL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
-from .conftest import MAC, advance, setup_entry
+from .conftest import MAC, SECRET, advance, entry_data, setup_entry
 from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.tapo_plug import DEFAULT_PASSWORD, FakeTapoPlug
+from .nas_signer import COMING_ONLINE, signed_call
+from .pihole import PiholeProcess, pihole_fixture
+from .test_plugs import PLUG_MAC, USER, make_entry, other_plug, plug, plug_subentry
+
+__all__ = ["other_plug", "pihole_fixture", "plug"]
 
 STATE = "sensor.baluhost_nas_state"
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -77,7 +101,7 @@ async def test_state_survives_a_restart(
     await hass.config_entries.async_unload(config_entry.entry_id)
     await hass.async_block_till_done()
     assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get(STATE).state == NasState.OFFLINE
     assert hass.states.get("sensor.baluhost_state_since").state == since
 
@@ -137,6 +161,36 @@ async def test_unload_and_remove(
     assert key not in hass_storage
 
 
+async def test_setup_waits_for_no_silent_part(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+    other_plug: FakeTapoPlug,
+) -> None:
+    """Two plugs and the NAS accept connections and never answer."""
+    nas.mode = Mode.SILENT
+    plug.silent = other_plug.silent = True
+    entry = make_entry(nas, plug_subentry(plug), plug_subentry(other_plug))
+    entry.add_to_hass(hass)
+    # python-kasa alone would wait half a minute per plug.
+    assert await asyncio.wait_for(
+        hass.config_entries.async_setup(entry.entry_id), timeout=5
+    )
+    assert entry.state is ConfigEntryState.LOADED
+    await hass.async_block_till_done()
+    # The NAS's handshake is answered while the plugs still hang.
+    client = await hass_client_no_auth()
+    headers, body = signed_call(SECRET, COMING_ONLINE)
+    response = await client.post(COMING_ONLINE, headers=headers, data=body)
+    assert response.status == 200
+    assert hass.states.get(STATE).state == NasState.ONLINE
+    assert [plug.data for plug in entry.runtime_data.plugs.values()] == [None, None]
+    assert hass.states.get("sensor.nas_plug_power").state == "unavailable"
+    assert plug.handshakes == other_plug.handshakes == 1
+    plug.silent = other_plug.silent = False
+
+
 @pytest.mark.freeze_time(T0)
 async def test_diagnostics(
     hass: HomeAssistant,
@@ -149,8 +203,83 @@ async def test_diagnostics(
         hass, hass_client, config_entry
     )
     assert diagnostics["entry"]["data"]["secret"] == "**REDACTED**"
-    url = config_entry.data["url"]
     # Ports are picked free per test run.
-    diagnostics["entry"]["data"]["url"] = url.rsplit(":", 1)[0]
     diagnostics["entry"]["data"]["broadcast_port"] = 9
     assert diagnostics == snapshot
+
+
+async def test_diagnostics_hold_no_credential_or_address(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    tmp_path: Path,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+    pihole: PiholeProcess,
+) -> None:
+    """An entry with a plug, a Pi-hole and an inbox: searched by value."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    ssh_user = "nas-ssh-account"
+    nas_ip, pi_ip = "192.0.2.10", "192.0.2.20"
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="BaluHost",
+        unique_id=MAC,
+        data=entry_data(nas.url, ip_address=nas_ip)
+        | {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD},
+        options={
+            CONF_INBOX_PATH: str(inbox),
+            CONF_SSH_HOST: "nas.lan",
+            CONF_SSH_PORT: 22,
+            CONF_SSH_USER: ssh_user,
+            CONF_REMOTE_PATH: "/srv/inbox",
+            CONF_KEY_PATH: str(tmp_path / "id_ed25519"),
+            CONF_HOST_KEY: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBaluHostKey",
+        },
+        subentries_data=[
+            plug_subentry(plug, ROLE_NAS),
+            ConfigSubentryData(
+                data={
+                    CONF_URL: pihole.url,
+                    CONF_PASSWORD: pihole.password,
+                    CONF_VERIFY_SSL: True,
+                    CONF_HOSTNAME: "baluhost.lan",
+                    CONF_PI_IP: pi_ip,
+                },
+                subentry_type=SUBENTRY_PIHOLE,
+                title="Pi-hole",
+                unique_id=None,
+            ),
+        ],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.data[CONF_TPLINK_USERNAME] == USER
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+
+    text = json.dumps(diagnostics)
+    configured = {
+        "handshake secret": SECRET,
+        "Pi-hole password": pihole.password,
+        "TP-Link account": USER,
+        "TP-Link password": DEFAULT_PASSWORD,
+        "SSH user": ssh_user,
+        "NAS MAC": MAC,
+        "plug MAC": PLUG_MAC,
+        "NAS IP address": nas_ip,
+        "Pi IP address": pi_ip,
+        "loopback address": "127.0.0.1",
+        "DNS name": "baluhost.lan",
+        "SSH host": "nas.lan",
+    }
+    assert [name for name, value in configured.items() if value in text] == []
+    # Still useful: what is configured and how it runs.
+    assert [sub["type"] for sub in diagnostics["subentries"]] == ["plug", "pihole"]
+    assert diagnostics["dns"]["target"] == "nas"
+    assert diagnostics["dns"]["in_sync"] is True
+    assert diagnostics["inbox"]["files"] == 0
+    [nas_plug] = diagnostics["plugs"]
+    assert (nas_plug["role"], nas_plug["answers"]) == ("nas", True)
+    assert nas_plug["meter"]["cost"] == 0

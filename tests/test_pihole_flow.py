@@ -79,7 +79,7 @@ async def test_add_pihole(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"Pi-hole ({HOSTNAME})"
     assert result["data"][CONF_URL] == pihole.url
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     # The entry reloaded with the Pi-hole: the NAS (online) has its name.
     assert await answer(pihole) == ["127.0.0.1"]
     assert hass.states.get("sensor.pi_hole_dns_target") is not None
@@ -196,7 +196,7 @@ async def test_reconfigure_pihole(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.subentries[subentry.subentry_id].data[CONF_HOSTNAME] == "nas.home.arpa"
     assert f"{NAS_IP} nas.home.arpa" in await admin.hosts()
 

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 from unittest.mock import patch
 
+from aiohttp import ClientSession
 from freezegun.api import FrozenDateTimeFactory
 from kasa import Discover
 import pytest
@@ -30,7 +31,14 @@ from custom_components.balupi.const import (
 )
 from custom_components.balupi.heartbeat import PowerHint
 from custom_components.balupi.nas_state import NasState
-from homeassistant.config_entries import SOURCE_USER, ConfigSubentryData
+from homeassistant.config_entries import (
+    SIGNAL_CONFIG_ENTRY_CHANGED,
+    SOURCE_USER,
+    ConfigEntry,
+    ConfigEntryChange,
+    ConfigEntryState,
+    ConfigSubentryData,
+)
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     CONF_HOST,
@@ -39,7 +47,7 @@ from homeassistant.const import (
     CONF_PORT,
     STATE_UNAVAILABLE,
 )
-from homeassistant.core import HomeAssistant, State
+from homeassistant.core import HomeAssistant, State, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import (
@@ -47,6 +55,8 @@ from homeassistant.helpers import (
     entity_registry as er,
     issue_registry as ir,
 )
+from homeassistant.helpers.aiohttp_client import async_create_clientsession
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from .conftest import MAC, advance, entry_data, setup_entry
 from .fakes.nas_simulator import Mode, NasSimulator
@@ -159,9 +169,36 @@ async def test_add_discovered_plug_with_account(
     assert result["title"] == "NAS plug"
     assert result["data"][CONF_MAC] == PLUG_MAC
     assert config_entry.data[CONF_TPLINK_USERNAME] == USER
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     # The entry reloaded with the plug: its entities are there.
     assert value(hass, "sensor.nas_plug_power") == "45.0"
+
+
+async def test_first_plug_reloads_the_entry_once(
+    hass: HomeAssistant, config_entry: MockConfigEntry, plug: FakeTapoPlug
+) -> None:
+    await setup_entry(hass, config_entry)
+    states: list[ConfigEntryState] = []
+
+    @callback
+    def changed(change: ConfigEntryChange, entry: ConfigEntry) -> None:
+        if entry is config_entry and entry.state not in states[-1:]:
+            states.append(entry.state)
+
+    async_dispatcher_connect(hass, SIGNAL_CONFIG_ENTRY_CHANGED, changed)
+    result = await start_flow(hass, config_entry)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD},
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_HOST: f"127.0.0.1:{plug.port}", CONF_ROLE: ROLE_NAS}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert value(hass, "sensor.nas_plug_power") == "45.0"
+    # Stored the account and added the plug: set up again once, not twice.
+    assert states.count(ConfigEntryState.SETUP_IN_PROGRESS) == 1
 
 
 @pytest.mark.parametrize(
@@ -371,7 +408,7 @@ async def test_rejected_login_starts_reauth(
     result = await hass.config_entries.flow.async_configure(
         flows[0]["flow_id"], {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: "x"}
     )
-    assert result["errors"] == {"base": "invalid_auth"}
+    assert result["errors"] == {"base": "plug_invalid_auth"}
     plug.refuse_login = None
     result = await hass.config_entries.flow.async_configure(
         flows[0]["flow_id"],
@@ -381,6 +418,103 @@ async def test_rejected_login_starts_reauth(
     await hass.async_block_till_done()
     await advance(hass, freezer, 5, step=0.5)
     assert value(hass, "sensor.nas_plug_power") == "45.0"
+
+
+async def test_reauth_logs_in_to_the_plug_that_refused(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+    other_plug: FakeTapoPlug,
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug), plug_subentry(other_plug))
+    await setup_entry(hass, entry)
+    # The second plug learnt the account's new password, the first not yet.
+    other_plug.refuse_login = "bad_credentials"  # type: ignore[assignment]
+    other_plug.drop_sessions()
+    await advance(hass, freezer, 60, step=1)
+    [flow] = hass.config_entries.flow.async_progress()
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"])
+    assert result["step_id"] == "reauth_tplink"
+    assert result["description_placeholders"] == {"name": "Desk"}
+    # The old password still works on the first plug, not on the one that refused.
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"],
+        {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD},
+    )
+    assert result["errors"] == {"base": "plug_invalid_auth"}
+    new_password = DEFAULT_PASSWORD + " (changed in the app)"
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"],
+        {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: new_password},
+    )
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_TPLINK_PASSWORD] == new_password
+
+
+async def test_reauth_without_plugs_aborts(
+    hass: HomeAssistant, nas: NasSimulator
+) -> None:
+    entry = make_entry(nas)
+    await setup_entry(hass, entry)
+    result = await entry.start_reauth_flow(
+        hass, data={"reauth": "tplink", "plug": "01JREMOVED000000000000000"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_plugs"
+
+
+async def test_reauth_errors_are_the_plugs(
+    hass: HomeAssistant, nas: NasSimulator, plug: FakeTapoPlug
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug))
+    await setup_entry(hass, entry)
+    subentry_id = next(iter(entry.subentries))
+    result = await entry.start_reauth_flow(
+        hass, data={"reauth": "tplink", "plug": subentry_id}
+    )
+    await plug.offline()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD},
+    )
+    # Not Pi-hole's "cannot_connect" ("Pi-hole does not answer at this URL.").
+    assert result["errors"] == {"base": "plug_cannot_connect"}
+    await plug.online()
+
+
+async def test_failed_attempts_leave_no_session_open(
+    hass: HomeAssistant, nas: NasSimulator, plug: FakeTapoPlug
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug))
+    await setup_entry(hass, entry)
+    plug.refuse_login = "bad_credentials"  # type: ignore[assignment]
+    sessions: list[ClientSession] = []
+
+    def tracked(*args: Any, **kwargs: Any) -> ClientSession:
+        session = async_create_clientsession(*args, **kwargs)
+        sessions.append(session)
+        return session
+
+    with patch("custom_components.balupi.plugs.async_create_clientsession", tracked):
+        result = await start_flow(hass, entry)
+        # A refused login, then nothing there.
+        for host in (f"127.0.0.1:{plug.port}", "127.0.0.1"):
+            result = await hass.config_entries.subentries.async_configure(
+                result["flow_id"], {CONF_HOST: host, CONF_ROLE: ROLE_GENERIC}
+            )
+            assert result["errors"]
+        result = await entry.start_reauth_flow(
+            hass, data={"reauth": "tplink", "plug": next(iter(entry.subentries))}
+        )
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD},
+        )
+        assert result["errors"]
+    assert len(sessions) == 3
+    assert all(session.closed for session in sessions)
+    plug.refuse_login = None
 
 
 async def test_other_device_at_the_address_is_not_adopted(
@@ -396,6 +530,53 @@ async def test_other_device_at_the_address_is_not_adopted(
     assert "plug_unexpected_device" in repr(
         plug_coordinator.last_exception.translation_key
     )
+
+
+def plug_device(
+    device_registry: dr.DeviceRegistry, entry: MockConfigEntry, mac: str = PLUG_MAC
+) -> dr.DeviceEntry:
+    device = device_registry.async_get_device_by_identifier(
+        (DOMAIN, mac), entry.entry_id
+    )
+    assert device is not None
+    return device
+
+
+async def test_reload_with_a_plug_offline(
+    hass: HomeAssistant,
+    device_registry: dr.DeviceRegistry,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug))
+    await setup_entry(hass, entry)
+    known = ("P110", plug.fw_ver, "1.0")
+    device = plug_device(device_registry, entry)
+    assert (device.model, device.sw_version, device.hw_version) == known
+    await plug.offline()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    assert entry.state is ConfigEntryState.LOADED
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # The plug's device keeps what it last reported; its entities wait.
+    device = plug_device(device_registry, entry)
+    assert (device.model, device.sw_version, device.hw_version) == known
+    assert value(hass, "sensor.nas_plug_power") == STATE_UNAVAILABLE
+    assert value(hass, "switch.nas_plug") == STATE_UNAVAILABLE
+    await plug.online()
+
+
+async def test_firmware_update_reaches_the_device(
+    hass: HomeAssistant,
+    device_registry: dr.DeviceRegistry,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug))
+    await setup_entry(hass, entry)
+    plug.fw_ver = "1.4.2 Build 250110 Rel.101010"
+    coordinator = next(iter(entry.runtime_data.plugs.values()))
+    await coordinator.async_refresh()
+    assert plug_device(device_registry, entry).sw_version == plug.fw_ver
 
 
 async def test_removed_plug_leaves_no_device(
@@ -419,6 +600,51 @@ async def test_removed_plug_leaves_no_device(
         is None
     )
     assert hass.states.get("sensor.nas_plug_power") is None
+
+
+async def test_removing_the_nas_plug(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+    other_plug: FakeTapoPlug,
+) -> None:
+    entry = make_entry(nas, plug_subentry(plug, ROLE_NAS), plug_subentry(other_plug))
+    await setup_entry(hass, entry)
+    of_the_nas_plug = [
+        "sensor.baluhost_always_on_baseline",
+        "sensor.baluhost_energy_saved_by_sleeping",
+        "sensor.baluhost_cost_saved_by_sleeping",
+        "sensor.baluhost_nas_cost_this_month",
+    ]
+    kept = [
+        "sensor.baluhost_cost_this_month",
+        "sensor.baluhost_projected_cost_this_month",
+        "sensor.baluhost_awake_today",
+        "sensor.baluhost_nas_state",
+        "sensor.desk_power",
+        "sensor.desk_energy_cost",
+        "switch.desk",
+    ]
+    assert all(entity_registry.async_get(e) for e in of_the_nas_plug + kept)
+    subentry_id = next(
+        key for key, sub in entry.subentries.items() if sub.data[CONF_ROLE] == ROLE_NAS
+    )
+    hass.config_entries.async_remove_subentry(entry, subentry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    assert (
+        device_registry.async_get_device_by_identifier(
+            (DOMAIN, PLUG_MAC), entry.entry_id
+        )
+        is None
+    )
+    assert device_registry.async_get_device_by_identifier((DOMAIN, MAC), entry.entry_id)
+    assert [e for e in of_the_nas_plug if entity_registry.async_get(e)] == []
+    assert [e for e in of_the_nas_plug if hass.states.get(e)] == []
+    assert [e for e in kept if not entity_registry.async_get(e)] == []
+    assert value(hass, "sensor.desk_power") == "12.0"
 
 
 # --- cost -----------------------------------------------------------------------
@@ -472,10 +698,30 @@ async def test_cost_follows_time_of_use_midnight_and_reboots(
     assert cost == pytest.approx(0.30 + 0.20 * 4, abs=0.21)
 
 
-async def test_cost_survives_a_restart(
-    hass: HomeAssistant, nas: NasSimulator, plug: FakeTapoPlug
+@pytest.mark.freeze_time("2026-11-24T12:00:00+01:00")
+async def test_cost_carries_over_from_before_one_meter(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    entity_registry: er.EntityRegistry,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
 ) -> None:
+    """An update from when the cost sensor and the month's cost counted apart."""
+    await hass.config.async_set_time_zone("Europe/Berlin")
+    hass.config.currency = "EUR"
     plug.today_wh = 2000
+    entry = make_entry(nas, plug_subentry(plug), price=0.5)
+    entry.add_to_hass(hass)
+    subentry_id = next(iter(entry.subentries))
+    # The sensor kept its running total in its restore data...
+    entity_registry.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        f"{PLUG_MAC}_cost",
+        config_entry=entry,
+        config_subentry_id=subentry_id,
+        suggested_object_id="nas_plug_energy_cost",
+    )
     mock_restore_cache_with_extra_data(
         hass,
         [
@@ -489,11 +735,42 @@ async def test_cost_survives_a_restart(
             )
         ],
     )
-    hass.config.currency = "EUR"
-    entry = make_entry(nas, plug_subentry(plug), price=0.5)
-    await setup_entry(hass, entry)
-    # 1 kWh more than before the restart, at 0.5.
+    # ... and the insights their month's cost in their store.
+    key = f"{DOMAIN}.{entry.entry_id}.insights"
+    hass_storage[key] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": key,
+        "data": {
+            "month": {
+                "start": "2026-10-31T23:00:00+00:00",
+                "plugs": {subentry_id: {"cost": 0.25, "last_kwh": 1.0}},
+            }
+        },
+    }
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await entry.runtime_data.insights.async_refresh()
+    await hass.async_block_till_done()
+    # 1 kWh more than before the update, at 0.5, on both.
     assert float(value(hass, COST)) == pytest.approx(2.0)
+    assert float(value(hass, "sensor.baluhost_cost_this_month")) == pytest.approx(0.75)
+
+
+async def test_small_dip_of_the_day_counter_costs_nothing(
+    hass: HomeAssistant, nas: NasSimulator, plug: FakeTapoPlug
+) -> None:
+    plug.today_wh = 5000
+    entry = make_entry(nas, plug_subentry(plug), price=1.0)
+    await setup_entry(hass, entry)
+    coordinator = next(iter(entry.runtime_data.plugs.values()))
+    # The firmware's day counter goes back by a Wh, then on.
+    for wh in (5010, 5009, 5011):
+        plug.today_wh = wh
+        await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    # 11 Wh at 1.00: the dip re-priced nothing.
+    assert float(value(hass, COST)) == pytest.approx(0.01)
 
 
 # --- the NAS plug's power in the NAS state ---------------------------------------

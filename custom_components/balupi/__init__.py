@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_VERIFY_SSL, Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .config_flow import pihole_subentry
 from .const import (
     CONF_PLUG_INTERVAL,
     CONF_ROLE,
+    CONF_TPLINK_PASSWORD,
+    CONF_TPLINK_USERNAME,
     DEFAULT_PLUG_INTERVAL,
     DEFAULT_PRICE,
     DOMAIN,
@@ -54,21 +58,28 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bool:
     """Start watching the NAS.
 
-    The first heartbeat never fails setup: a sleeping NAS is the normal case.
+    Setup reads only what is stored here and waits for no network: the first
+    heartbeat, Pi-hole check and plug reads run in the background, so a
+    sleeping NAS or a silent plug holds up neither Home Assistant's start nor
+    the NAS's handshake. Until then the NAS shows its restored state and the
+    Pi-hole and plug entities are unavailable.
     """
     coordinator = NasCoordinator(hass, entry)
     snapshots = SnapshotCoordinator(hass, entry)
     await snapshots.async_load()
-    await coordinator.async_config_entry_first_refresh()
+    await coordinator.async_load()
     insights = InsightsCoordinator(
         hass, entry, tariff_from_options(entry.options, DEFAULT_PRICE)
     )
     await insights.async_load()
-    entry.runtime_data = BalupiData(coordinator, snapshots, insights)
+    entry.runtime_data = BalupiData(
+        coordinator, snapshots, insights, loaded_with=_loaded_with(entry)
+    )
     entry.async_on_unload(insights.async_save)
     entry.async_on_unload(
         coordinator.async_add_transition_listener(insights.async_on_nas_transition)
     )
+    polled: list[DataUpdateCoordinator[Any]] = [coordinator]
     if (pihole := pihole_subentry(entry)) is not None:
         client = PiholeClient(
             async_get_clientsession(hass, verify_ssl=pihole.data[CONF_VERIFY_SSL]),
@@ -80,11 +91,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
         # stopped: the logout frees the Pi-hole seat last.
         entry.async_on_unload(client.close)
         dns = DnsCoordinator(hass, entry, client, pihole)
-        await dns.async_config_entry_first_refresh()
+        await dns.async_load()
         entry.runtime_data.dns = dns
         entry.async_on_unload(
             coordinator.async_add_transition_listener(dns.async_on_nas_transition)
         )
+        polled.append(dns)
     else:
         await async_remove_dns(hass, entry)
     if (settings := inbox_settings(entry.data, entry.options)) is not None:
@@ -98,24 +110,36 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
         )
     else:
         async_remove_inbox(hass, entry)
-    await _async_setup_plugs(hass, entry)
+    _async_setup_plugs(hass, entry)
     for subentry_id, plug in entry.runtime_data.plugs.items():
-        on_update = partial(insights.async_on_plug_update, subentry_id, plug)
-        entry.async_on_unload(plug.async_add_listener(on_update))
-        # The reading taken at setup starts the month's and the savings' count.
-        on_update()
+        # Before the entities' listeners: the plug's readings are priced
+        # before its sensors show them.
+        entry.async_on_unload(
+            plug.async_add_listener(
+                partial(insights.async_on_plug_update, subentry_id, plug)
+            )
+        )
+        polled.append(plug)
     await insights.async_refresh()
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    for polled_coordinator in polled:
+        entry.async_create_background_task(
+            hass,
+            polled_coordinator.async_refresh(),
+            f"{polled_coordinator.name} first refresh",
+        )
     return True
 
 
-async def _async_setup_plugs(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
-    """Connect every plug; one that is unreachable now only has unavailable entities."""
+@callback
+def _async_setup_plugs(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
+    """Prepare every plug and its device; they connect on their first refresh."""
     runtime = entry.runtime_data
     interval = entry.options.get(CONF_PLUG_INTERVAL, DEFAULT_PLUG_INTERVAL)
     # Created before the platforms, so the NAS plug's device can hang under it.
-    nas_device = dr.async_get(hass).async_get_or_create(
+    devices = dr.async_get(hass)
+    nas_device = devices.async_get_or_create(
         config_entry_id=entry.entry_id, **nas_device_info(entry)
     )
     for subentry in entry.subentries.values():
@@ -124,12 +148,17 @@ async def _async_setup_plugs(hass: HomeAssistant, entry: BalupiConfigEntry) -> N
         plug = PlugCoordinator(hass, entry, subentry, interval)
         entry.async_on_unload(plug.async_close)
         runtime.plugs[subentry.subentry_id] = plug
-        await plug.async_refresh()
         if subentry.data[CONF_ROLE] == ROLE_NAS:
             plug.nas_device_id = nas_device.id
             runtime.coordinator.power_hint = partial(
                 _nas_power, plug, power_thresholds(entry.options)
             )
+        # Before the first poll, which writes model and firmware to it.
+        devices.async_get_or_create(
+            config_entry_id=entry.entry_id,
+            config_subentry_id=subentry.subentry_id,
+            **plug.device_info,
+        )
 
 
 def _nas_power(plug: PlugCoordinator, thresholds: PowerThresholds) -> PowerHint:
@@ -142,9 +171,27 @@ def _nas_power(plug: PlugCoordinator, thresholds: PowerThresholds) -> PowerHint:
     )
 
 
+def _loaded_with(entry: BalupiConfigEntry) -> tuple[object, ...]:
+    """Return what setup reads from the entry.
+
+    The TP-Link account counts only once there are plugs: the first "Add plug"
+    stores it just before its plug, which then reloads the entry once.
+    """
+    data = dict(entry.data)
+    if not any(sub.subentry_type == SUBENTRY_PLUG for sub in entry.subentries.values()):
+        data.pop(CONF_TPLINK_USERNAME, None)
+        data.pop(CONF_TPLINK_PASSWORD, None)
+    subentries = {
+        key: (sub.subentry_type, sub.title, dict(sub.data))
+        for key, sub in entry.subentries.items()
+    }
+    return entry.title, data, dict(entry.options), subentries
+
+
 async def _async_entry_updated(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
-    """Apply changed connection data, options or Pi-hole settings."""
-    hass.config_entries.async_schedule_reload(entry.entry_id)
+    """Apply changed connection data, options, Pi-hole settings or plugs."""
+    if _loaded_with(entry) != entry.runtime_data.loaded_with:
+        hass.config_entries.async_schedule_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bool:

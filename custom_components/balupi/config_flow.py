@@ -108,6 +108,9 @@ from .const import (
     GENERATED_SECRET_BYTES,
     HEALTH_TIMEOUT,
     MIN_SECRET_LENGTH,
+    REAUTH,
+    REAUTH_PLUG,
+    REAUTH_TPLINK,
     ROLE_GENERIC,
     ROLE_NAS,
     SUBENTRY_PIHOLE,
@@ -124,7 +127,7 @@ from .pihole import (
     PiholeRateLimitedError,
     PiholeSeatsExceededError,
 )
-from .plugs import async_connect_tapo, credentials_of, is_third_party_refusal
+from .plugs import async_identify_tapo, credentials_of, is_third_party_refusal
 from .transfer import (
     FlushError,
     async_fetch_host_key,
@@ -241,6 +244,10 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
 
+    def __init__(self) -> None:
+        """Start without a plug to reauthenticate."""
+        self._refusing_plug: str | None = None
+
     @staticmethod
     @callback
     @override
@@ -271,23 +278,34 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
         """Ask again for the credential that was refused (Pi-hole or TP-Link)."""
-        if entry_data.get("reauth") == "tplink":
+        if entry_data.get(REAUTH) == REAUTH_TPLINK:
+            self._refusing_plug = entry_data.get(REAUTH_PLUG)
             return await self.async_step_reauth_tplink()
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_tplink(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Check the TP-Link account on a plug, then store it (the entry reloads)."""
+        """Check the TP-Link account on the plug that refused it, then store it."""
         entry = self._get_reauth_entry()
+        if (plug := self._reauth_plug(entry)) is None:
+            return self.async_abort(reason="no_plugs")
         errors: dict[str, str] = {}
         if user_input is not None:
             credentials = Credentials(
                 user_input[CONF_TPLINK_USERNAME].strip(),
                 user_input[CONF_TPLINK_PASSWORD],
             )
-            errors = await _async_test_account(self.hass, entry, credentials)
-            if not errors:
+            try:
+                await async_identify_tapo(
+                    self.hass,
+                    plug.data[CONF_HOST],
+                    plug.data.get(CONF_PORT),
+                    credentials,
+                )
+            except (KasaException, TimeoutError) as err:
+                errors["base"] = f"plug_{plug_error_key(err)}"
+            else:
                 changed = self.hass.config_entries.async_update_entry(
                     entry,
                     data=entry.data
@@ -303,7 +321,20 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
                 _account_schema(),
                 {CONF_TPLINK_USERNAME: entry.data.get(CONF_TPLINK_USERNAME)},
             ),
+            description_placeholders={"name": plug.title},
             errors=errors,
+        )
+
+    def _reauth_plug(self, entry: ConfigEntry) -> ConfigSubentry | None:
+        """Return the plug that refused the account; another one if it is gone."""
+        plugs = [
+            sub
+            for sub in entry.subentries.values()
+            if sub.subentry_type == SUBENTRY_PLUG
+        ]
+        return next(
+            (sub for sub in plugs if sub.subentry_id == self._refusing_plug),
+            next(iter(plugs), None),
         )
 
     async def async_step_reauth_confirm(
@@ -887,16 +918,11 @@ class PlugSubentryFlow(ConfigSubentryFlow):
         assert self._credentials is not None  # noqa: S101 (set by the steps before)
         host, port = _split_host(user_input[CONF_HOST])
         try:
-            device = await async_connect_tapo(self.hass, host, port, self._credentials)
+            plug = await async_identify_tapo(self.hass, host, port, self._credentials)
         except (KasaException, TimeoutError) as err:
             return None, {"base": plug_error_key(err)}
-        mac = format_mac(device.mac)
-        title = user_input.get(CONF_NAME) or device.alias or device.model
-        connection = device.config.connection_type.to_dict()
-        await device.disconnect()
-        if device.config.http_client is not None:
-            await device.config.http_client.close()
-        if any(sub.unique_id == mac for sub in entry.subentries.values()):
+        title = user_input.get(CONF_NAME) or plug.alias or plug.model
+        if any(sub.unique_id == plug.mac for sub in entry.subentries.values()):
             return None, {"base": "already_configured"}
         if credentials_of(entry) is None:
             # The account worked on a real plug: keep it for all plugs.
@@ -911,28 +937,11 @@ class PlugSubentryFlow(ConfigSubentryFlow):
         data = {
             CONF_HOST: host,
             CONF_PORT: port,
-            CONF_MAC: mac,
+            CONF_MAC: plug.mac,
             CONF_ROLE: user_input[CONF_ROLE],
-            CONF_CONNECTION: connection,
+            CONF_CONNECTION: plug.connection,
         }
-        return self.async_create_entry(title=title, data=data, unique_id=mac), {}
-
-
-async def _async_test_account(
-    hass: HomeAssistant, entry: ConfigEntry, credentials: Credentials
-) -> dict[str, str]:
-    """Log in to the entry's first plug with an account; return form errors."""
-    plug = next(
-        sub for sub in entry.subentries.values() if sub.subentry_type == SUBENTRY_PLUG
-    )
-    try:
-        device = await async_connect_tapo(
-            hass, plug.data[CONF_HOST], plug.data.get(CONF_PORT), credentials
-        )
-    except (KasaException, TimeoutError) as err:
-        return {"base": plug_error_key(err)}
-    await device.disconnect()
-    return {}
+        return self.async_create_entry(title=title, data=data, unique_id=plug.mac), {}
 
 
 def plug_error_key(err: Exception) -> str:

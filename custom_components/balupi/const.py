@@ -50,6 +50,11 @@ CONF_CONNECTION: Final = "connection"
 CONF_TPLINK_USERNAME: Final = "tplink_username"
 CONF_TPLINK_PASSWORD: Final = "tplink_password"  # noqa: S105 (a config key)
 CONF_PLUG_INTERVAL: Final = "plug_interval"
+# A reauthentication's data: which credential, and for TP-Link the plug that
+# refused it (its sub-entry id).
+REAUTH: Final = "reauth"
+REAUTH_TPLINK: Final = "tplink"
+REAUTH_PLUG: Final = "plug"
 CONF_PRICE: Final = "price"
 CONF_PRICE_ENTITY: Final = "price_entity"
 CONF_TOU_START: Final = "tou_start"

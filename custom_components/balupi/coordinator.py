@@ -217,13 +217,16 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         # source is attached it knows nothing and the heartbeat decides alone.
         self.power_hint: Callable[[], PowerHint] = lambda: PowerHint.UNKNOWN
 
-    @override
-    async def _async_setup(self) -> None:
-        """Restore the lifecycle persisted before the last restart."""
+    async def async_load(self) -> None:
+        """Restore the lifecycle persisted before the last restart.
+
+        It is shown until the first probe, which setup does not wait for.
+        """
         stored = await self._store.async_load() or {}
         self.lifecycle = NasLifecycle.from_dict(stored.get("lifecycle"))
         self.version = stored.get("version")
         self.update_interval = timedelta(seconds=self._interval_for_state())
+        self.data = self._status()
 
     @override
     async def _async_update_data(self) -> NasStatus:

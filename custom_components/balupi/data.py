@@ -41,6 +41,8 @@ class BalupiData:
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     # Two handshake calls at once are handled one after the other.
     handshake_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # What setup read from the entry: a change of it reloads the entry.
+    loaded_with: tuple[object, ...] = ()
 
 
 type BalupiConfigEntry = ConfigEntry[BalupiData]

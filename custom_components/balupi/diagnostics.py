@@ -1,17 +1,53 @@
-"""Diagnostics for BaluPi: configuration and lifecycle, the secret redacted."""
+"""Diagnostics for BaluPi: configuration and state; accounts and addresses redacted."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from kasa import Device
+
 from homeassistant.components.diagnostics import async_redact_data
-from homeassistant.const import CONF_PASSWORD
+from homeassistant.const import (
+    CONF_BROADCAST_ADDRESS,
+    CONF_HOST,
+    CONF_IP_ADDRESS,
+    CONF_MAC,
+    CONF_PASSWORD,
+    CONF_URL,
+)
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_SECRET
-from .data import BalupiConfigEntry
+from .const import (
+    CONF_HOSTNAME,
+    CONF_PI_IP,
+    CONF_ROLE,
+    CONF_SECRET,
+    CONF_SSH_HOST,
+    CONF_SSH_USER,
+    CONF_TPLINK_PASSWORD,
+    CONF_TPLINK_USERNAME,
+)
+from .data import BalupiConfigEntry, DnsTarget
+from .dns import DnsStatus
 
-TO_REDACT = {CONF_SECRET, CONF_PASSWORD}
+# Every credential, and (as core's tplink does) every MAC, host and IP address,
+# wherever it appears: users post diagnostics in public issues.
+TO_REDACT = {
+    CONF_SECRET,
+    CONF_PASSWORD,
+    CONF_TPLINK_USERNAME,
+    CONF_TPLINK_PASSWORD,
+    CONF_SSH_USER,
+    CONF_MAC,
+    CONF_HOST,
+    CONF_IP_ADDRESS,
+    CONF_BROADCAST_ADDRESS,
+    CONF_URL,
+    CONF_PI_IP,
+    CONF_HOSTNAME,
+    CONF_SSH_HOST,
+    "wanted_ip",
+}
 
 
 async def async_get_config_entry_diagnostics(
@@ -19,11 +55,8 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Return what helps to debug the NAS lifecycle."""
     coordinator = entry.runtime_data.coordinator
-    return {
-        "entry": {
-            "data": async_redact_data(dict(entry.data), TO_REDACT),
-            "options": dict(entry.options),
-        },
+    diagnostics = {
+        "entry": {"data": dict(entry.data), "options": dict(entry.options)},
         "lifecycle": coordinator.lifecycle.as_dict(),
         "heartbeat": {
             "failures": coordinator.policy.failures,
@@ -37,17 +70,35 @@ async def async_get_config_entry_diagnostics(
         },
         "version": coordinator.version,
         "subentries": [
-            {
-                "type": subentry.subentry_type,
-                "data": async_redact_data(dict(subentry.data), TO_REDACT),
-            }
+            {"type": subentry.subentry_type, "data": dict(subentry.data)}
             for subentry in entry.subentries.values()
         ],
         "dns": _dns(entry),
         "snapshot": _snapshot(entry),
         "inbox": _inbox(entry),
         "insights": _insights(entry),
+        "plugs": _plugs(entry),
     }
+    return async_redact_data(diagnostics, TO_REDACT)
+
+
+def _plugs(entry: BalupiConfigEntry) -> list[dict[str, Any]]:
+    """Return how each plug answers and what its cost meter holds."""
+    meters = entry.runtime_data.insights.meters
+    plugs = []
+    for subentry_id, plug in entry.runtime_data.plugs.items():
+        device: Device | None = plug.data
+        meter = meters.get(subentry_id)
+        plugs.append(
+            {
+                "role": plug.subentry.data[CONF_ROLE],
+                "answers": plug.last_update_success and device is not None,
+                "model": device.model if device else None,
+                "firmware": device.hw_info.get("sw_ver") if device else None,
+                "meter": meter.as_dict() if meter else None,
+            }
+        )
+    return plugs
 
 
 def _insights(entry: BalupiConfigEntry) -> dict[str, Any]:
@@ -84,10 +135,13 @@ def _dns(entry: BalupiConfigEntry) -> dict[str, Any] | None:
     """Return the DNS reconciliation state, if a Pi-hole is set up."""
     if (dns := entry.runtime_data.dns) is None:
         return None
-    status = dns.data
+    # None until the first check after setup.
+    status: DnsStatus | None = dns.data
+    if status is None:
+        return {"hostname": dns.hostname}
     return {
         "hostname": dns.hostname,
-        "target": status.target,
+        "target": _named_target(status.target),
         "wanted_ip": status.wanted_ip,
         "shown": status.shown,
         "in_sync": status.in_sync,
@@ -96,6 +150,13 @@ def _dns(entry: BalupiConfigEntry) -> dict[str, Any] | None:
         if dns.update_interval
         else None,
     }
+
+
+def _named_target(target: str | None) -> str | None:
+    """Name where the record should point; an explicit address is only "other"."""
+    if target is None or target in (DnsTarget.NAS, DnsTarget.PI):
+        return target
+    return "other"
 
 
 def _snapshot(entry: BalupiConfigEntry) -> dict[str, Any] | None:

@@ -204,8 +204,7 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
         async with self._lock:
             await self.client.close()
 
-    @override
-    async def _async_setup(self) -> None:
+    async def async_load(self) -> None:
         """Restore the wanted target; without one, follow the NAS's state."""
         stored = await self._store.async_load() or {}
         if target := stored.get("target"):

@@ -123,6 +123,11 @@ class BalupiDnsEntity(CoordinatorEntity[DnsCoordinator]):
             entry_type=DeviceEntryType.SERVICE,
         )
 
+    @property
+    def available(self) -> bool:
+        """Return whether the Pi-hole was read since setup."""
+        return super().available and self.coordinator.data is not None
+
 
 class BalupiPlugEntity(CoordinatorEntity[PlugCoordinator]):
     """An entity of one Tapo plug (its own device, under the NAS if it feeds it)."""
@@ -135,17 +140,12 @@ class BalupiPlugEntity(CoordinatorEntity[PlugCoordinator]):
         """Attach the entity to the plug's device."""
         super().__init__(coordinator)
         self.entity_description = description
-        mac = coordinator.mac
-        self._attr_unique_id = f"{mac}_{description.key}"
-        device = coordinator.device
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, mac)},
-            connections={(CONNECTION_NETWORK_MAC, mac)},
-            name=coordinator.subentry.title,
-            manufacturer="TP-Link",
-            model=device.model if device else None,
-            sw_version=device.hw_info.get("sw_ver") if device else None,
-            hw_version=device.hw_info.get("hw_ver") if device else None,
-        )
-        if coordinator.nas_device_id is not None:
-            self._attr_device_info["via_device_id"] = coordinator.nas_device_id
+        self._attr_unique_id = f"{coordinator.mac}_{description.key}"
+        # Model and firmware are the coordinator's to write: a plug that is
+        # offline now must not blank what it reported before.
+        self._attr_device_info = coordinator.device_info
+
+    @property
+    def available(self) -> bool:
+        """Return whether the plug answered since setup and still does."""
+        return super().available and self.coordinator.data is not None

@@ -7,12 +7,17 @@ the projection.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
 from typing import TYPE_CHECKING, Any, override
 
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_MAC
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.restore_state import async_get as async_get_restore_state
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
@@ -27,6 +32,7 @@ from .const import (
     INSIGHTS_SAVE_DELAY,
     ROLE_NAS,
     STORAGE_VERSION,
+    SUBENTRY_PLUG,
 )
 from .insights import (
     NO_SAVINGS,
@@ -41,7 +47,7 @@ from .insights import (
 )
 from .nas_state import AWAKE_STATES, NasState, Transition
 from .plugs import PlugCoordinator, current_price, current_tariff, energy_value
-from .recorder_stats import async_hourly_changes, cost_statistic_ids
+from .recorder_stats import async_hourly_changes, cost_statistic_ids, entity_id_for
 from .tariff import CostMeter, Tariff
 
 if TYPE_CHECKING:
@@ -98,8 +104,9 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
         self.awake = AwakeTracker(self._tz)
         self.baseline = BaselineLearner()
         self.savings = SavingsMeter()
-        # Per plug (subentry id): cost since the start of the month.
-        self.month_costs: dict[str, CostMeter] = {}
+        # The one cost meter of each plug (by subentry id): the plug's cost
+        # sensor shows its total, the month's costs what it added this month.
+        self.meters: dict[str, CostMeter] = {}
         self.month_start = month_bounds(*_year_month(dt_util.now()), self._tz)[0]
         self._last_nas_sample: tuple[datetime, float] | None = None
         self._profile: tuple[float, ...] | None = None
@@ -112,24 +119,71 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
         self.baseline = BaselineLearner.from_dict(stored.get("baseline"))
         self.savings = SavingsMeter.from_dict(stored.get("savings"))
         month = stored.get("month") or {}
-        if month.get("start") == self.month_start.isoformat():
-            self.month_costs = {
-                key: CostMeter(float(value["cost"]), value.get("last_kwh"))
-                for key, value in month.get("plugs", {}).items()
-            }
+        this_month = month.get("start") == self.month_start.isoformat()
+        # A removed plug's meter goes: no sensor shows its money any more.
+        plugs = [
+            subentry
+            for subentry in self.config_entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_PLUG
+        ]
+        for subentry in plugs:
+            if "meters" in stored:
+                meter = _stored_meter(stored["meters"].get(subentry.subentry_id))
+            else:
+                meter = self._meter_before_upgrade(
+                    subentry, month.get("plugs", {}) if this_month else {}
+                )
+            if meter is not None:
+                self.meters[subentry.subentry_id] = meter
+        if not this_month:
+            # The month began while Home Assistant was down.
+            for meter in self.meters.values():
+                meter.start_month()
+
+    def _meter_before_upgrade(
+        self, subentry: ConfigSubentry, month: Mapping[str, Any]
+    ) -> CostMeter | None:
+        """Join the two meters kept before one meter per plug, so no total jumps.
+
+        The cost sensor kept the running total in its restore data, this store
+        the month's cost.
+        """
+        total: float | None = None
+        last_kwh: float | None = None
+        unique_id = f"{subentry.data[CONF_MAC]}_cost"
+        if (
+            (entity_id := entity_id_for(self.hass, self.config_entry, unique_id))
+            and (
+                restored := async_get_restore_state(self.hass).last_states.get(
+                    entity_id
+                )
+            )
+            and restored.extra_data is not None
+        ):
+            extra = restored.extra_data.as_dict()
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                total = float(extra["native_value"])
+                last_kwh = _kwh(extra.get("last_kwh"))
+        month_cost = 0.0
+        if (part := month.get(subentry.subentry_id)) is not None:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                month_cost = float(part["cost"])
+                last_kwh = (
+                    last_kwh if last_kwh is not None else _kwh(part.get("last_kwh"))
+                )
+        elif total is None:
+            return None
+        if total is None:
+            total = month_cost
+        return CostMeter(total, total - month_cost, last_kwh)
 
     def _data_to_save(self) -> dict[str, Any]:
         return {
             "awake": self.awake.as_dict(),
             "baseline": self.baseline.as_dict(),
             "savings": self.savings.as_dict(),
-            "month": {
-                "start": self.month_start.isoformat(),
-                "plugs": {
-                    key: {"cost": meter.cost, "last_kwh": meter.last_kwh}
-                    for key, meter in self.month_costs.items()
-                },
-            },
+            "month": {"start": self.month_start.isoformat()},
+            "meters": {key: meter.as_dict() for key, meter in self.meters.items()},
         }
 
     async def async_save(self) -> None:
@@ -154,14 +208,15 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
 
     @callback
     def async_on_plug_update(self, subentry_id: str, plug: PlugCoordinator) -> None:
-        """Price the plug's new energy for the month; the NAS plug also saves."""
+        """Price the plug's new energy (once per poll); the NAS plug also saves."""
         if not plug.last_update_success or plug.data is None:
             return
         now = dt_util.now()
+        self._roll_month(now)
         kwh = energy_value(plug.data, "consumption_today")
         if kwh is not None:
-            meter = self.month_costs.setdefault(subentry_id, CostMeter())
-            meter.add_reading(kwh, self._price(now))
+            meter = self.meters.setdefault(subentry_id, CostMeter())
+            meter.add_reading(kwh, now, self._price)
         if plug.subentry.data[CONF_ROLE] == ROLE_NAS:
             watts = energy_value(plug.data, "current_consumption")
             if watts is not None:
@@ -232,16 +287,19 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
         self.awake.observe(lifecycle.state, now)
         if lifecycle.state is NasState.ONLINE:
             self.awake.seen_alive(now)
-        month_start = month_bounds(*_year_month(now), self._tz)[0]
-        if month_start != self.month_start:
-            self.month_start = month_start
-            # Keep each plug's last counter reading: the new month starts at 0.
-            for meter in self.month_costs.values():
-                meter.cost = 0.0
+        self._roll_month(now)
         if self._profile_at is None or now - self._profile_at >= PROFILE_REFRESH:
             await self._async_refresh_profile(now)
         self._store.async_delay_save(self._data_to_save, INSIGHTS_SAVE_DELAY)
         return self._compute(now)
+
+    def _roll_month(self, now: datetime) -> None:
+        """Start the month's costs anew on the 1st (local time)."""
+        month_start = month_bounds(*_year_month(now), self._tz)[0]
+        if month_start != self.month_start:
+            self.month_start = month_start
+            for meter in self.meters.values():
+                meter.start_month()
 
     async def _async_refresh_profile(self, now: datetime) -> None:
         """Average each hour of day's cost over the last week (recorder)."""
@@ -257,12 +315,12 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
         if saved is None and self._baseline() is not None:
             # Nothing counted yet, but countable: zero, not unknown.
             saved = NO_SAVINGS
-        cost_month = sum(meter.cost for meter in self.month_costs.values())
+        cost_month = sum(meter.month_cost for meter in self.meters.values())
         nas_meter = next(
             (
-                self.month_costs[key]
+                self.meters[key]
                 for key, plug in self.config_entry.runtime_data.plugs.items()
-                if plug.subentry.data[CONF_ROLE] == ROLE_NAS and key in self.month_costs
+                if plug.subentry.data[CONF_ROLE] == ROLE_NAS and key in self.meters
             ),
             None,
         )
@@ -278,11 +336,26 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
             baseline=self._baseline(),
             saved_kwh=None if saved is None else saved.kwh,
             saved_cost=None if saved is None else saved.cost,
-            nas_cost_month=None if nas_meter is None else nas_meter.cost,
+            nas_cost_month=None if nas_meter is None else nas_meter.month_cost,
             cost_month=cost_month,
             projected_month=projected,
             month_start=self.month_start,
         )
+
+
+def _stored_meter(data: Mapping[str, Any] | None) -> CostMeter | None:
+    """Return a plug's stored meter; unreadable data counts anew."""
+    if data is None:
+        return None
+    try:
+        return CostMeter.from_dict(data)
+    except KeyError, TypeError, ValueError:
+        _LOGGER.warning("A plug's stored cost is unreadable, counting anew")
+        return None
+
+
+def _kwh(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _year_month(moment: datetime) -> tuple[int, int]:

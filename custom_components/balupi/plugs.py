@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
 from typing import Any, override
@@ -27,8 +28,13 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_HOST, CONF_MAC, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_create_clientsession
-from homeassistant.helpers.device_registry import format_mac
+from homeassistant.helpers.device_registry import (
+    CONNECTION_NETWORK_MAC,
+    DeviceInfo,
+    format_mac,
+)
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .const import (
@@ -38,6 +44,9 @@ from .const import (
     CONF_TPLINK_USERNAME,
     DOMAIN,
     PLUG_TIMEOUT,
+    REAUTH,
+    REAUTH_PLUG,
+    REAUTH_TPLINK,
 )
 from .data import BalupiConfigEntry
 from .tariff import Tariff
@@ -66,15 +75,15 @@ def credentials_of(entry: BalupiConfigEntry) -> Credentials | None:
     return Credentials(username, entry.data[CONF_TPLINK_PASSWORD])
 
 
-def plug_session(hass: HomeAssistant) -> ClientSession:
+def plug_session(hass: HomeAssistant, *, auto_cleanup: bool = True) -> ClientSession:
     """Return an HTTP session (and cookie jar) for one plug.
 
     KLAP keeps its login in a cookie, so the shared Home Assistant session
-    (one jar for everything) must not be used. Home Assistant closes the
-    session with the config entry (or at shutdown for a config flow's).
+    (one jar for everything) must not be used. Made during entry setup, Home
+    Assistant detaches it on unload; without ``auto_cleanup`` the caller must.
     """
     return async_create_clientsession(
-        hass, verify_ssl=False, cookie_jar=get_cookie_jar()
+        hass, verify_ssl=False, cookie_jar=get_cookie_jar(), auto_cleanup=auto_cleanup
     )
 
 
@@ -109,25 +118,59 @@ TAPO_CONNECTIONS = (
 )
 
 
-async def async_connect_tapo(
+async def async_connect(config: DeviceConfig) -> Device:
+    """Connect, given up after one bounded attempt.
+
+    python-kasa's connect includes the first update, each query with its own
+    retries: a silent plug would hold it for half a minute.
+    """
+    async with asyncio.timeout(UPDATE_TIMEOUT):
+        return await Device.connect(config=config)
+
+
+@dataclass(frozen=True, slots=True)
+class PlugIdentity:
+    """Which plug answered a login."""
+
+    mac: str
+    alias: str | None
+    model: str
+    connection: dict[str, Any]
+
+
+async def async_identify_tapo(
     hass: HomeAssistant, host: str, port: int | None, credentials: Credentials
-) -> Device:
-    """Connect to a Tapo plug by trying its protocols; raise the telling error.
+) -> PlugIdentity:
+    """Log in to a Tapo plug by trying its protocols; raise the telling error.
 
     A rejected login (AuthenticationError) wins over "this protocol does not
-    answer", so wrong credentials are reported as such.
+    answer", so wrong credentials are reported as such. Nothing stays open:
+    the plug is disconnected and the session detached, whatever happened.
     """
     failure: KasaException | TimeoutError | None = None
-    session = plug_session(hass)
-    for connection in TAPO_CONNECTIONS:
-        config = device_config(session, host, port, credentials)
-        config.connection_type = connection
-        try:
-            return await Device.connect(config=config)
-        except AuthenticationError:
-            raise
-        except (KasaException, TimeoutError) as err:
-            failure = failure or err
+    session = plug_session(hass, auto_cleanup=False)
+    try:
+        for connection in TAPO_CONNECTIONS:
+            config = device_config(session, host, port, credentials)
+            config.connection_type = connection
+            try:
+                device = await async_connect(config)
+            except AuthenticationError:
+                raise
+            except (KasaException, TimeoutError) as err:
+                failure = failure or err
+                continue
+            try:
+                return PlugIdentity(
+                    format_mac(device.mac),
+                    device.alias,
+                    device.model,
+                    device.config.connection_type.to_dict(),
+                )
+            finally:
+                await device.disconnect()
+    finally:
+        session.detach()
     assert failure is not None  # noqa: S101 (the loop ran at least once)
     raise failure
 
@@ -171,10 +214,25 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
         self.subentry = subentry
         self.mac: str = subentry.data[CONF_MAC]
         self.device: Device | None = None
-        # Made during entry setup: Home Assistant closes it on unload.
+        # Made during entry setup: Home Assistant detaches it on unload.
         self._session = plug_session(hass)
         # The NAS device this plug feeds (its role is "nas"), set by setup.
         self.nas_device_id: str | None = None
+        # Model and firmware as last written to the device registry.
+        self._shown: tuple[str, str | None, str | None] | None = None
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """Return the plug's device; model and firmware follow once it answers."""
+        info = DeviceInfo(
+            identifiers={(DOMAIN, self.mac)},
+            connections={(CONNECTION_NETWORK_MAC, self.mac)},
+            name=self.subentry.title,
+            manufacturer="TP-Link",
+        )
+        if self.nas_device_id is not None:
+            info["via_device_id"] = self.nas_device_id
+        return info
 
     async def _async_connect(self) -> Device:
         """Open the connection and make sure it is still the same plug."""
@@ -186,7 +244,7 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
             credentials_of(self.config_entry),
             data.get(CONF_CONNECTION),
         )
-        device = await Device.connect(config=config)
+        device = await async_connect(config)
         if format_mac(device.mac) != self.mac:
             # A DHCP lease moved to another device: never adopt it silently.
             await device.disconnect()
@@ -206,8 +264,10 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
         """Update over the open connection (opening it when needed)."""
         try:
             if self.device is None:
+                # The connect includes the first update, bounded with it.
                 self.device = await self._async_connect()
-            await self._async_update(self.device)
+            else:
+                await self._async_update(self.device)
         except AuthenticationError as err:
             # Every further poll would only repeat the refused login: wait for
             # the reauthentication, which reloads the entry.
@@ -221,7 +281,28 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
                 else "plug_unreachable"
             )
             raise self._error(UpdateFailed, key, str(err)) from err
+        self._show_device(self.device)
         return self.device
+
+    def _show_device(self, device: Device) -> None:
+        """Write model and firmware to the registry when they are new."""
+        shown = (
+            device.model,
+            device.hw_info.get("sw_ver"),
+            device.hw_info.get("hw_ver"),
+        )
+        if shown == self._shown:
+            return
+        registry = dr.async_get(self.hass)
+        if (
+            device_entry := registry.async_get_device(identifiers={(DOMAIN, self.mac)})
+        ) is None:
+            return
+        model, sw_version, hw_version = shown
+        registry.async_update_device(
+            device_entry.id, model=model, sw_version=sw_version, hw_version=hw_version
+        )
+        self._shown = shown
 
     @staticmethod
     async def _async_update(device: Device) -> None:
@@ -267,7 +348,11 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
         await self.async_refresh()
 
     def _start_reauth(self) -> None:
-        self.config_entry.async_start_reauth(self.hass, data={"reauth": "tplink"})
+        """Ask for the account again, tested on this plug."""
+        self.config_entry.async_start_reauth(
+            self.hass,
+            data={REAUTH: REAUTH_TPLINK, REAUTH_PLUG: self.subentry.subentry_id},
+        )
 
     def _error[ErrorT: HomeAssistantError](
         self, kind: type[ErrorT], key: str, error: str = ""
@@ -280,7 +365,7 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
         )
 
     async def async_close(self) -> None:
-        """Close the connection (and its HTTP session, which is ours)."""
+        """Close the connection; Home Assistant detaches its session on unload."""
         if self.device is not None:
             device, self.device = self.device, None
             await device.disconnect()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,14 +11,13 @@ from kasa import Device
 
 from homeassistant.components.sensor import (
     DOMAIN as SENSOR_DOMAIN,
-    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
-    SensorExtraStoredData,
     SensorStateClass,
 )
 from homeassistant.const import (
+    CONF_MAC,
     PERCENTAGE,
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
@@ -37,7 +35,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_ROLE, DEFAULT_PRICE, DOMAIN, ROLE_GENERIC, ROLE_NAS
+from .const import CONF_ROLE, DOMAIN, ROLE_GENERIC, ROLE_NAS
 from .coordinator import NasStatus, SnapshotCoordinator
 from .data import BalupiConfigEntry
 from .dns import DnsShown, DnsStatus
@@ -50,11 +48,10 @@ from .entity import (
     BalupiSnapshotEntity,
 )
 from .inbox import InboxCoordinator
-from .insight_coordinator import Insights
+from .insight_coordinator import Insights, InsightsCoordinator
 from .nas_state import NasState
-from .plugs import PlugCoordinator, current_price, energy_value
+from .plugs import PlugCoordinator, energy_value
 from .snapshot import RAID_STATES, SMART_STATES, Snapshot, raid_state, slug, smart_state
-from .tariff import CostMeter, Tariff, tariff_from_options
 
 # Read-only coordinator entities: the coordinator serialises the updates.
 PARALLEL_UPDATES = 0
@@ -434,13 +431,21 @@ async def async_setup_entry(
         plug.subentry.data[CONF_ROLE] for plug in entry.runtime_data.plugs.values()
     }
     insights = entry.runtime_data.insights
-    async_add_entities(
-        InsightSensor(insights, description)
-        for description in INSIGHT_SENSORS
-        if description.needs is None
-        or (description.needs == ROLE_GENERIC and roles)
-        or description.needs in roles
-    )
+    insight_sensors: list[InsightSensor] = []
+    for description in INSIGHT_SENSORS:
+        if (
+            description.needs is None
+            or (description.needs == ROLE_GENERIC and roles)
+            or description.needs in roles
+        ):
+            insight_sensors.append(InsightSensor(insights, description))
+        elif entity_id := registry.async_get_entity_id(
+            SENSOR_DOMAIN, DOMAIN, f"{entry.data[CONF_MAC]}_{description.key}"
+        ):
+            # Its plug was removed (the NAS plug, or the last one): it goes
+            # too, rather than stay behind unavailable.
+            registry.async_remove(entity_id)
+    async_add_entities(insight_sensors)
 
     if (dns := entry.runtime_data.dns) is not None:
         async_add_entities(
@@ -466,7 +471,7 @@ def _add_plug_sensors(
                 for description in PLUG_SENSORS
                 if not description.optional
             ),
-            PlugCostSensor(plug, tariff_from_options(entry.options, DEFAULT_PRICE)),
+            PlugCostSensor(plug, entry.runtime_data.insights, subentry_id),
         ],
         config_subentry_id=subentry_id,
     )
@@ -689,77 +694,42 @@ class PlugSensor(BalupiPlugEntity, SensorEntity):
         return self.entity_description.value_fn(self.coordinator.data)
 
 
-@dataclass
-class CostExtraData(SensorExtraStoredData):
-    """The sensor's state plus the last counter reading, restored after a restart."""
+class PlugCostSensor(BalupiPlugEntity, SensorEntity):
+    """What a plug's consumption cost, each kWh at the price valid when used.
 
-    last_kwh: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return what is stored."""
-        return super().as_dict() | {"last_kwh": self.last_kwh}
-
-
-class PlugCostSensor(BalupiPlugEntity, RestoreSensor):
-    """What a plug's consumption cost, each kWh at the price valid when used."""
+    The plug's one cost meter is the insights coordinator's, fed once per poll
+    before this sensor writes its state; the month's costs read it too.
+    """
 
     _attr_device_class = SensorDeviceClass.MONETARY
     _attr_state_class = SensorStateClass.TOTAL
     _attr_suggested_display_precision = 2
 
-    def __init__(self, coordinator: PlugCoordinator, tariff: Tariff) -> None:
-        """Count from zero until the stored state is restored."""
+    def __init__(
+        self,
+        coordinator: PlugCoordinator,
+        insights: InsightsCoordinator,
+        subentry_id: str,
+    ) -> None:
+        """Show the meter of one plug."""
         role = coordinator.subentry.data[CONF_ROLE]
         key = "nas_cost" if role == ROLE_NAS else "cost"
         super().__init__(
             coordinator, SensorEntityDescription(key="cost", translation_key=key)
         )
-        self._tariff = tariff
-        self._meter = CostMeter()
-        self._last_at: datetime | None = None
+        self._insights = insights
+        self._subentry_id = subentry_id
 
     async def async_added_to_hass(self) -> None:
-        """Restore the running total and the last counter reading."""
+        """Take the currency once Home Assistant's config is known."""
         await super().async_added_to_hass()
         self._attr_native_unit_of_measurement = self.hass.config.currency
-        if (stored := await self.async_get_last_extra_data()) is not None:
-            data = stored.as_dict()
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                self._meter = CostMeter(
-                    float(data["native_value"] or 0.0), data.get("last_kwh")
-                )
-        self._account()
-
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        """Price the energy used since the last poll."""
-        self._account()
-        super()._handle_coordinator_update()
-
-    def _account(self) -> None:
-        if self.coordinator.last_update_success and (
-            (kwh := energy_value(self.coordinator.data, "consumption_today"))
-            is not None
-        ):
-            now = dt_util.now()
-            # The energy since the last reading was used in between: price it
-            # at the middle, so a tariff change between two polls splits fairly.
-            middle = now - (now - self._last_at) / 2 if self._last_at else now
-            self._meter.add_reading(kwh, self._price(middle))
-            self._last_at = now
-        # Whole cents: a state row per cent, not per Wh, keeps the recorder
-        # small; the exact total lives on in the restore data.
-        self._attr_native_value = round(self._meter.cost, 2)
-
-    def _price(self, moment: datetime) -> float:
-        """Return the price: the price entity if set and valid, else the tariff."""
-        return current_price(
-            self.hass, self.coordinator.config_entry.options, self._tariff, moment
-        )
 
     @property
-    def extra_restore_state_data(self) -> CostExtraData:
-        """Return the total and the meter's last reading, for after a restart."""
-        return CostExtraData(
-            self._meter.cost, self.native_unit_of_measurement, self._meter.last_kwh
-        )
+    def native_value(self) -> float | None:
+        """Return the running total; unknown before the plug's first reading."""
+        if (meter := self._insights.meters.get(self._subentry_id)) is None:
+            return None
+        # Whole cents: a state row per cent, not per Wh, keeps the recorder
+        # small; the exact total lives on in BaluPi's store.
+        return round(meter.cost, 2)
