@@ -26,6 +26,7 @@ from custom_components.balupi.const import (
     SERVICE_SWITCH_DNS,
     SUBENTRY_PIHOLE,
 )
+from custom_components.balupi.nas_state import NasState
 from homeassistant.components.sensor import ATTR_OPTIONS
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.const import (
@@ -270,20 +271,30 @@ async def test_stored_address_becomes_a_target(
     target: str,
     expected: str,
 ) -> None:
-    # Stored by an earlier BaluPi: the address, not the target.
+    # Stored by an earlier BaluPi: the address, not the target. The NAS is
+    # where it was then (online for "nas", asleep otherwise), so the first
+    # heartbeat after the restart moves nothing.
     entry = make_entry(nas, pihole)
     hass_storage[f"{DOMAIN}.{entry.entry_id}.dns"] = {
         "version": 1,
         "key": f"{DOMAIN}.{entry.entry_id}.dns",
         "data": {"wanted_ip": stored, "last_switch": "2026-01-02T03:04:05+00:00"},
     }
+    state = NasState.ONLINE if target == "nas" else NasState.OFFLINE
+    hass_storage[f"{DOMAIN}.{entry.entry_id}"] = {
+        "version": 1,
+        "key": f"{DOMAIN}.{entry.entry_id}",
+        "data": {"lifecycle": {"state": state, "since": None, "reason": None}},
+    }
+    if state is NasState.OFFLINE:
+        nas.mode = Mode.ERROR
     await setup_entry(hass, entry)
     # The Pi's address changes: a target of "pi" follows it.
     subentry = next(iter(entry.subentries.values()))
     hass.config_entries.async_update_subentry(
         entry, subentry, data=subentry.data | {CONF_PI_IP: NEW_PI_IP}
     )
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     await wait_for_answer(hass, pihole, [expected])
     assert hass.states.get(TARGET).state == target
     assert hass.states.get(RECORD).state == STATE_OFF
@@ -306,7 +317,7 @@ async def test_reconfigured_nas_address_moves_the_record(
     changed = entry_data(nas.url, ip_address=NEW_NAS_IP, secret="")
     result = await hass.config_entries.flow.async_configure(result["flow_id"], changed)
     assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     await wait_for_answer(hass, pihole, [NEW_NAS_IP])
     assert hass.states.get(TARGET).state == "nas"
     assert hass.states.get(RECORD).state == STATE_OFF

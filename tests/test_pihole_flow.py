@@ -220,7 +220,7 @@ async def test_reconfigure_pi_address_and_name(
         result["flow_id"], pihole_data(pihole, hostname="nas.lan", pi_ip=NEW_PI_IP)
     )
     assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     # The Pi's new address, under the new name only; other records untouched.
     assert sorted(await admin.hosts()) == sorted(
         ["192.0.2.99 printer.lan", f"{NEW_PI_IP} nas.lan"]

@@ -830,7 +830,7 @@ async def test_unresponsive_issue_across_a_reload(
         nas.mode = Mode.OK
     # Any options change reloads the entry.
     assert await hass.config_entries.async_reload(entry.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     for _ in range(30):
         # Cleared by the first answer; kept while the NAS is still silent, also
         # while the heartbeat confirms its failures afresh.
