@@ -514,6 +514,13 @@ async def test_unknown_snapshot_version_is_stored_and_reported(
     issue_id = f"{ISSUE_UNKNOWN_SNAPSHOT}_{config_entry.entry_id}"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
     assert hass.states.get("sensor.baluhost_storage_used").state == "unknown"
+    # Whatever the NAS calls its version shows as short, quoted text, not Markdown.
+    await post(COMING_ONLINE)
+    await post(GOING_OFFLINE, snapshot_v1(version="[update](https://evil)" * 50))
+    shown = issue_registry.async_get_issue(DOMAIN, issue_id)
+    version = shown.translation_placeholders["version"]
+    assert version.startswith("`")
+    assert len(version) < 40
     await post(COMING_ONLINE)
     await post(GOING_OFFLINE, snapshot_v1())
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None

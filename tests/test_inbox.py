@@ -419,6 +419,10 @@ async def test_missing_key_file(
     found = issue(hass, ISSUE_INBOX_KEY)
     assert found is not None
     assert found.translation_placeholders["key_path"] == str(tmp_path / "nope")
+    # The system's (or the NAS's) own words are quoted, never rendered.
+    detail = found.translation_placeholders["error"]
+    assert detail.startswith("`")
+    assert detail.endswith("`")
 
 
 async def test_no_rsync_and_no_sftp(

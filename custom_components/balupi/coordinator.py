@@ -59,7 +59,7 @@ from .const import (
     STORAGE_VERSION,
 )
 from .heartbeat import HeartbeatPolicy, HeartbeatSettings, PowerHint, PowerThresholds
-from .issues import async_set_issue
+from .issues import async_set_issue, quoted
 from .nas_state import NasLifecycle, NasState, Reason, Transition
 from .snapshot import SUPPORTED_VERSION, Snapshot
 from .wol import async_send_magic_packet
@@ -393,6 +393,10 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         )
 
 
+# A snapshot format version is a small number; a longer one is cut.
+VERSION_SHOWN = 20
+
+
 def snapshot_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
     """Return the store that keeps an entry's last NAS snapshot."""
     return Store(
@@ -447,7 +451,7 @@ class SnapshotCoordinator(DataUpdateCoordinator[Snapshot | None]):
         placeholders = None
         if (snapshot := self.data) is not None and not snapshot.supported:
             placeholders = {
-                "version": str(snapshot.version),
+                "version": quoted(str(snapshot.version)[:VERSION_SHOWN]),
                 "supported": str(SUPPORTED_VERSION),
             }
         async_set_issue(

@@ -43,9 +43,10 @@ from .const import (
     ISSUE_INBOX_NO_TRANSPORT,
     STORAGE_VERSION,
 )
-from .issues import async_set_issue
+from .issues import async_set_issue, printable, quoted
 from .nas_state import NasState, Reason, Transition
 from .transfer import (
+    DETAIL_LENGTH,
     MAX_DEPTH,
     NEEDS_USER,
     FlushError,
@@ -172,16 +173,8 @@ def shown_path(relpath: str) -> str:
     Bytes that are not UTF-8 and control characters (a newline in a name)
     show escaped; a long path keeps its end, where the name is.
     """
-    text = _printable(os.fsencode(relpath).decode("utf-8", "backslashreplace"))
+    text = printable(os.fsencode(relpath).decode("utf-8", "backslashreplace"))
     return text if len(text) <= PATH_SHOWN else "…" + text[-(PATH_SHOWN - 1) :]
-
-
-def _printable(text: str) -> str:
-    """Escape control characters, so no name can start a new log line."""
-    return "".join(
-        char if char.isprintable() else char.encode("unicode_escape").decode()
-        for char in text
-    )
 
 
 def listed(entries: Iterable[NotMoved]) -> tuple[dict[str, str], ...]:
@@ -194,11 +187,6 @@ def listed(entries: Iterable[NotMoved]) -> tuple[dict[str, str], ...]:
         }
         for entry in islice(entries, NOT_MOVED_LISTED)
     )
-
-
-def _code(text: str) -> str:
-    """Quote hostile text (a file name, the NAS's message) as inline code."""
-    return "`" + _printable(text).replace("`", "'") + "`"
 
 
 # Keys of the inbox entities (their unique ids end in them).
@@ -295,8 +283,8 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
         self._stuck = stuck
         ordered = sorted(stuck, key=lambda entry: entry.relpath)
         named = "\n".join(
-            f"- {_code(shown_path(entry.relpath))}: {entry.reason}"
-            + (f" ({_code(entry.detail)})" if entry.detail else "")
+            f"- {quoted(shown_path(entry.relpath))}: {entry.reason}"
+            + (f" ({quoted(entry.detail)})" if entry.detail else "")
             for entry in ordered[:STUCK_NAMED]
         )
         if len(ordered) > STUCK_NAMED:
@@ -499,7 +487,7 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
                     "host": self.settings.target.host,
                     "user": self.settings.target.user,
                     "key_path": str(self.settings.target.key_path),
-                    "error": error.detail,
+                    "error": quoted(error.detail[:DETAIL_LENGTH]),
                 }
             async_set_issue(self.hass, entry, issue, placeholders)
         if record.files or record.not_moved or error is not None:

@@ -33,3 +33,20 @@ def async_set_issue(
         translation_key=key,
         translation_placeholders={"name": entry.title, **placeholders},
     )
+
+
+def printable(text: str) -> str:
+    """Escape control characters, so no hostile text can start a new line."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode()
+        for char in text
+    )
+
+
+def quoted(text: str) -> str:
+    """Quote hostile text (a file name, a device's words) as inline code.
+
+    Repair descriptions are Markdown: as code, a name or message can neither
+    become a link nor break the layout.
+    """
+    return "`" + printable(text).replace("`", "'") + "`"
