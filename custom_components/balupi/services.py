@@ -80,15 +80,20 @@ async def _async_switch_dns(call: ServiceCall) -> None:
             translation_key="pihole_not_configured",
             translation_placeholders={"name": entry.title},
         )
-    if not await dns.async_point_to(target):
+    if await dns.async_point_to(target):
+        return
+    if (error := dns.data.error) is None:
+        # Pi-hole took the change but did not show it when read back.
         raise HomeAssistantError(
             translation_domain=DOMAIN,
-            translation_key="dns_switch_failed",
-            translation_placeholders={
-                "hostname": dns.hostname,
-                "error": dns.data.error or "record not confirmed",
-            },
+            translation_key="dns_not_confirmed",
+            translation_placeholders={"hostname": dns.hostname},
         )
+    raise HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="dns_switch_failed",
+        translation_placeholders={"hostname": dns.hostname, "error": error},
+    )
 
 
 async def _async_flush_inbox(call: ServiceCall) -> ServiceResponse:
