@@ -479,7 +479,8 @@ HOSTILE_TEXT = (
     f"Key {MADE_UP_KEY} expired, log in at https://nas.example.net/login"
     "\n\x1b[2KERROR forged log line " + "x" * 100_000
 )
-NESTING = 100_000
+# Deep enough to exhaust the C stack while parsing, small enough to be read.
+NESTING = 120_000
 HUGE = 100 * 1024 * 1024
 
 GOOD_STATUS: dict[str, Any] = {
@@ -600,10 +601,15 @@ REPLY_FAULTS = {
     "string": Answer(200, "awake"),
     "not-found": Answer(404, {"detail": "Not Found"}),
     "redirect": Answer(302, b"", headers={"Location": "http://192.0.2.1/login"}),
-    "deep": Answer(200, b'{"a":' * NESTING + b"1" + b"}" * NESTING),
+    "deep": Answer(200, b"[" * NESTING + b"]" * NESTING),
     "nan": Answer(200, json.dumps(status_with(idle_seconds=float("nan"))).encode()),
     "overflow": Answer(200, json.dumps(GOOD_STATUS).replace("900.0", "1e999").encode()),
     "huge-int": Answer(200, b'{"idle_seconds": ' + b"9" * 5000 + b"}"),
+    "int-over-float": Answer(200, status_with(idle_seconds=10**400)),
+    "int-over-64-bits": Answer(
+        200,
+        status_with(presence=GOOD_STATUS["presence"] | {"active_session_count": 2**64}),
+    ),
     "bad-utf8": Answer(200, b'{"current_state": "\xff\xfe"}'),
     "missing": Answer(200, {"current_state": "awake"}),
     "unknown-state": Answer(200, status_with(current_state="hibernating")),
@@ -650,6 +656,25 @@ async def test_wrong_answers_are_reply_errors(
     assert fake.requests == ["/api/system/sleep/status"] * 2
     # Socket buffers take a few MB; the rest was never sent, let alone read.
     assert fake.sent < 16 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("fake", "reason"),
+    [
+        (REPLY_FAULTS["deep"], "answer nested too deeply"),
+        (REPLY_FAULTS["stream"], f"answer larger than {MAX_REPLY_BYTES} bytes"),
+        (REPLY_FAULTS["declared"], f"answer larger than {MAX_REPLY_BYTES} bytes"),
+    ],
+    ids=["deep", "stream", "declared"],
+    indirect=["fake"],
+)
+async def test_deep_or_huge_answers_are_refused(
+    http: aiohttp.ClientSession, fake: FakeNas, reason: str
+) -> None:
+    assert len(REPLY_FAULTS["deep"].body) < MAX_REPLY_BYTES
+    with pytest.raises(BaluHostReplyError) as err:
+        await fake_client(http, fake).sleep_status()
+    assert err.value.reason == reason
 
 
 POWER_FAULTS = {

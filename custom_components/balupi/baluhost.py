@@ -70,6 +70,9 @@ NO_WAKE_HEADERS: Final = {"X-Sync-Trigger": "auto"}
 MAX_REPLY_BYTES: Final = 256 * 1024
 # Longest text field accepted from the NAS (a disk, a CPU model, a time).
 MAX_TEXT: Final = 256
+# Largest whole number accepted (bytes, seconds, counts): what a 64-bit NAS
+# can count; JSON allows thousands of digits.
+MAX_INTEGER: Final = 2**63 - 1
 
 # A real suspend answers only after the NAS has resumed, hours later; the
 # request counts as under way once it went out and nothing came back in this
@@ -387,14 +390,15 @@ class _Fields:
         value = self._get(key, optional=True)
         if value is None:
             return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value < 0
-        ):
-            self._bad(key, "a number of at least 0")
-        return float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self._bad(key, "a number")
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            self._bad(key, "a finite number")
+        if not math.isfinite(number) or number < 0:
+            self._bad(key, "a finite number of at least 0")
+        return number
 
     def integer(self, key: str) -> int:
         value = self.optional_integer(key)
@@ -406,8 +410,12 @@ class _Fields:
         value = self._get(key, optional=True)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            self._bad(key, "a whole number of at least 0")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 0 <= value <= MAX_INTEGER
+        ):
+            self._bad(key, f"a whole number from 0 to {MAX_INTEGER}")
         return value
 
     def optional_text(self, key: str) -> str | None:
