@@ -1,8 +1,7 @@
 """The BaluHost client against the real BaluHost backend (and fakes for faults).
 
 One backend serves the whole module (module scope, started once); each test
-leaves it running and awake. The first test relies on a backend that has not
-been woken yet (see there), so keep it first.
+leaves it running and awake. Tests that need a fresh one start their own.
 """
 
 from __future__ import annotations
@@ -150,11 +149,15 @@ async def requests_per_minute(client: BaluHostClient) -> float:
 
 
 async def test_live_figures_before_and_after_the_first_wake(
-    client: BaluHostClient, baluhost_admin: BaluHostAdmin
+    http: aiohttp.ClientSession,
+    baluhost_factory: Callable[..., Awaitable[BaluHostProcess]],
 ) -> None:
-    # Must run before any other test wakes the shared backend: without a
-    # monitoring worker, dev mode has no CPU, memory or network samples (503)
-    # until a wake starts its in-process telemetry.
+    # A backend that was never woken: without a monitoring worker, dev mode
+    # has no CPU, memory or network samples (503) until a wake starts its
+    # in-process telemetry.
+    nas = await baluhost_factory()
+    client = BaluHostClient(http, nas.url, nas.apikey, timeout=10)
+    baluhost_admin = BaluHostAdmin(http, nas)
     for kind in (MonitoringKind.CPU, MonitoringKind.MEMORY, MonitoringKind.NETWORK):
         assert await client.monitoring_current(kind) is None
     disk_io = await client.monitoring_current(MonitoringKind.DISK_IO)
@@ -237,8 +240,9 @@ async def test_reads_go_to_whitelisted_paths_without_waking(
     ],
 )
 async def test_a_read_elsewhere_is_refused_before_sending(
-    client: BaluHostClient, request_log: RequestLog, path: str
+    http: aiohttp.ClientSession, request_log: RequestLog, path: str
 ) -> None:
+    client = BaluHostClient(http, "http://127.0.0.1:1", MADE_UP_KEY)
     with pytest.raises(ValueError, match="could wake the NAS"):
         await client._read(path)
     assert request_log.sent == []

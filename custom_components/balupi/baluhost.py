@@ -1,7 +1,7 @@
 """Async client for the BaluHost NAS API that looks without waking the NAS.
 
-Free of Home Assistant on purpose (only aiohttp and the standard library), so it
-is tested against the real BaluHost backend.
+Free of Home Assistant on purpose (only aiohttp and the standard library), like
+``pihole.py``, and tested against the real BaluHost backend.
 
 BaluHost 1.38 counts every HTTP request that reaches it toward its idle
 detection (more than five a minute keep it awake), except the presence
@@ -17,7 +17,8 @@ whitelist, before authentication runs (so a 401 or 404 wakes it too). Hence:
 
 Every reply is treated as hostile: read up to a cap, parsed with a guard
 against deep nesting, and checked field by field, so a wrong shape becomes a
-``BaluHostConnectionError`` (never a ``KeyError`` or ``TypeError``).
+``BaluHostReplyError``, a ``BaluHostConnectionError`` (never a ``KeyError`` or
+``TypeError``).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ _API_PATH: Final = re.compile(r"(?:/[a-z0-9_-]+)+/?")
 # The backend's exception to auto-wake, meant for automatic sync clients.
 NO_WAKE_HEADERS: Final = {"X-Sync-Trigger": "auto"}
 
-# Every answer is a few kB; the largest (system info) is under 1 kB.
+# The answers read here are 1-2 kB; a quarter of a megabyte is not BaluHost.
 MAX_REPLY_BYTES: Final = 256 * 1024
 # Longest text field accepted from the NAS (a disk, a CPU model, a time).
 MAX_TEXT: Final = 256
