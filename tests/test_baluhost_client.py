@@ -1,0 +1,842 @@
+"""The BaluHost client against the real BaluHost backend (and fakes for faults).
+
+One backend serves the whole module (module scope, started once); each test
+leaves it running and awake. Tests that need a fresh one start their own.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+import json
+import socket
+import time as clock
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+import pytest
+
+from custom_components.balupi.baluhost import (
+    MAX_REPLY_BYTES,
+    WAKE_SAFE_PREFIXES,
+    BaluHostAuthError,
+    BaluHostClient,
+    BaluHostConnectionError,
+    BaluHostError,
+    BaluHostPermissionError,
+    BaluHostReplyError,
+    CpuReading,
+    DiskIoReading,
+    KeyCheck,
+    MonitoringKind,
+    ScheduleMode,
+    SleepSchedule,
+    SleepState,
+    SuspendOutcome,
+    UptimeReading,
+    async_tcp_probe,
+)
+
+from .baluhost import (  # noqa: F401 - fixtures are found by pytest, not used
+    RUN,
+    START_TIMEOUT,
+    BaluHostAdmin,
+    BaluHostProcess,
+    baluhost_admin_fixture,
+    baluhost_factory_fixture,
+    baluhost_fixture,
+)
+from .nas_signer import COMING_ONLINE, GOING_OFFLINE, signed_call
+
+# The fixture's start (a venv build on a fresh machine) runs inside the first
+# test's time limit.
+pytestmark = pytest.mark.timeout(START_TIMEOUT + 120)
+
+WHITELIST_SOURCE = (
+    RUN.parent / "src" / "backend" / "app" / "middleware" / "sleep_auto_wake.py"
+)
+MADE_UP_KEY = "balu_" + "Zz9" * 13 + "x"
+CLIENT_ID = "balupi-test-0001"
+SECRET = "handshake-secret-" + "s" * 31
+PROBE_TIMEOUT = 1.0
+
+
+def backend_whitelist() -> tuple[str, ...]:
+    """Return BaluHost's own auto-wake whitelist, read from its source."""
+    tree = ast.parse(WHITELIST_SOURCE.read_text())
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(target := node.targets[0], ast.Name)
+            and target.id == "_WAKE_WHITELIST_PREFIXES"
+        ):
+            prefixes: tuple[str, ...] = ast.literal_eval(node.value)
+            return prefixes
+    pytest.fail(f"no _WAKE_WHITELIST_PREFIXES in {WHITELIST_SOURCE}")
+
+
+@dataclass
+class Sent:
+    """One request the client sent."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class RequestLog:
+    """Every request an aiohttp session sent."""
+
+    sent: list[Sent] = field(default_factory=list)
+
+
+@pytest.fixture(name="request_log")
+def request_log_fixture() -> RequestLog:
+    return RequestLog()
+
+
+@pytest.fixture(name="http")
+async def http_fixture(
+    socket_enabled: None, request_log: RequestLog
+) -> AsyncGenerator[aiohttp.ClientSession]:
+    """A plain aiohttp session that records every request it sends."""
+
+    async def on_start(
+        session: aiohttp.ClientSession,
+        context: Any,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        request_log.sent.append(
+            Sent(params.method, params.url.raw_path, dict(params.headers))
+        )
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+        yield session
+
+
+@pytest.fixture(name="client")
+def client_fixture(
+    http: aiohttp.ClientSession, baluhost: BaluHostProcess
+) -> BaluHostClient:
+    """A client of the shared backend with the admin's API key."""
+    return BaluHostClient(http, baluhost.url, baluhost.apikey, timeout=10)
+
+
+async def all_reads(client: BaluHostClient) -> None:
+    """Call every read the client offers."""
+    await client.power_status()
+    await client.sync_preflight()
+    await client.sleep_status()
+    await client.system_info()
+    for kind in MonitoringKind:
+        await client.monitoring_current(kind)
+    assert await client.check_key() is KeyCheck.VALID
+
+
+async def requests_per_minute(client: BaluHostClient) -> float:
+    """Return the NAS's request count of the last minute (this read included)."""
+    return (await client.sleep_status()).http_requests_per_minute
+
+
+# --- the real backend --------------------------------------------------------
+
+
+async def test_live_figures_before_and_after_the_first_wake(
+    http: aiohttp.ClientSession,
+    baluhost_factory: Callable[..., Awaitable[BaluHostProcess]],
+) -> None:
+    # A backend that was never woken: without a monitoring worker, dev mode
+    # has no CPU, memory or network samples (503) until a wake starts its
+    # in-process telemetry.
+    nas = await baluhost_factory()
+    client = BaluHostClient(http, nas.url, nas.apikey, timeout=10)
+    baluhost_admin = BaluHostAdmin(http, nas)
+    for kind in (MonitoringKind.CPU, MonitoringKind.MEMORY, MonitoringKind.NETWORK):
+        assert await client.monitoring_current(kind) is None
+    disk_io = await client.monitoring_current(MonitoringKind.DISK_IO)
+    assert disk_io == DiskIoReading(disks={})
+    uptime = await client.monitoring_current(MonitoringKind.UPTIME)
+    assert isinstance(uptime, UptimeReading)
+    assert uptime.server_start_time.tzinfo is not None
+    assert uptime.server_start_time <= uptime.timestamp
+
+    # With its sleep settings saved once, the NAS pauses its monitoring in
+    # soft sleep and starts it again on waking; before, it pauses nothing.
+    await baluhost_admin.save_sleep_config(idle_timeout_minutes=15)
+    await client.soft_sleep()
+    await client.wake()
+    deadline = clock.monotonic() + 10
+    while (cpu := await client.monitoring_current(MonitoringKind.CPU)) is None:
+        assert clock.monotonic() < deadline, "no CPU sample after the wake"
+        await asyncio.sleep(0.5)
+    assert isinstance(cpu, CpuReading)
+    assert cpu.timestamp > uptime.server_start_time
+    memory = await client.monitoring_current(MonitoringKind.MEMORY)
+    assert memory is not None
+    assert 0 < memory.used_bytes <= memory.total_bytes
+
+
+async def test_reads_leave_a_soft_sleeping_nas_asleep(
+    client: BaluHostClient, baluhost_admin: BaluHostAdmin
+) -> None:
+    await client.soft_sleep()
+    entered = (await baluhost_admin.sleep_history(limit=1))[0]
+    assert entered["new_state"] == "soft_sleep"
+
+    await all_reads(client)
+    await all_reads(client)
+
+    status = await client.sleep_status()
+    assert status.state is SleepState.SOFT_SLEEP
+    assert status.state_since is not None
+    assert status.state_since.tzinfo is not None
+    power = await client.power_status()
+    assert power.soft_sleep
+    assert power.soft_sleep_since is not None
+    assert abs(power.soft_sleep_since - status.state_since) < timedelta(seconds=5)
+    preflight = await client.sync_preflight()
+    assert preflight.sleep_state is SleepState.SOFT_SLEEP
+    # Not one transition since: in particular no auto_wake caused by a read.
+    later = [
+        entry
+        for entry in await baluhost_admin.sleep_history()
+        if entry["id"] > entered["id"]
+    ]
+    assert later == []
+
+
+async def test_reads_go_to_whitelisted_paths_without_waking(
+    client: BaluHostClient, request_log: RequestLog
+) -> None:
+    whitelist = backend_whitelist()
+    assert set(WAKE_SAFE_PREFIXES) <= set(whitelist)
+
+    await all_reads(client)
+
+    assert len({sent.path for sent in request_log.sent}) == 4 + len(MonitoringKind)
+    for sent in request_log.sent:
+        assert sent.method == "GET", sent
+        assert sent.path.startswith(whitelist), sent
+        assert sent.headers.get("X-Sync-Trigger") == "auto", sent
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/health",
+        "/api/auth/me",
+        "/api/system/sleep-status",
+        "/api/system/sleep/soft",
+        "/api/monitoring/../auth/me",
+        "/api/monitoring/%2e%2e/auth/me",
+        "/api/power/status?x=/api/health",
+    ],
+)
+async def test_a_read_elsewhere_is_refused_before_sending(
+    http: aiohttp.ClientSession, request_log: RequestLog, path: str
+) -> None:
+    client = BaluHostClient(http, "http://127.0.0.1:1", MADE_UP_KEY)
+    with pytest.raises(ValueError, match="could wake the NAS"):
+        await client._read(path)
+    assert request_log.sent == []
+
+
+async def test_tcp_probes_are_not_seen_by_the_nas(
+    client: BaluHostClient, baluhost: BaluHostProcess
+) -> None:
+    before = await requests_per_minute(client)
+    for _ in range(10):
+        assert await async_tcp_probe("127.0.0.1", baluhost.port or 0, PROBE_TIMEOUT)
+    after = await requests_per_minute(client)
+    # Only the second status read is new (requests older than a minute may
+    # have left the window meanwhile); ten HTTP probes would show as ten.
+    assert after - before <= 1, (before, after)
+
+
+async def test_presence_is_neither_counted_nor_waking(
+    client: BaluHostClient, baluhost_admin: BaluHostAdmin, request_log: RequestLog
+) -> None:
+    await client.soft_sleep()
+    before = await requests_per_minute(client)
+    for _ in range(3):
+        ack = await client.presence(CLIENT_ID)
+    assert ack.heartbeat_interval_seconds > 0
+    assert ack.timeout_minutes > 0
+    after = await requests_per_minute(client)
+    assert after - before <= 1, (before, after)
+    assert await baluhost_admin.sleep_state() == "soft_sleep"
+
+    sent = len(request_log.sent)
+    with pytest.raises(ValueError, match="client_id"):
+        await client.presence("short")
+    assert len(request_log.sent) == sent
+
+
+async def test_power_actions_with_a_delegated_key(
+    http: aiohttp.ClientSession,
+    baluhost: BaluHostProcess,
+    baluhost_admin: BaluHostAdmin,
+) -> None:
+    user_id = await baluhost_admin.create_user()
+    _, key = await baluhost_admin.create_api_key(user_id)
+    user = BaluHostClient(http, baluhost.url, key, timeout=10)
+    assert await user.check_key() is KeyCheck.VALID
+
+    actions: list[tuple[Callable[[], Awaitable[object]], str]] = [
+        (user.soft_sleep, "power:soft_sleep"),
+        (user.wake, "power:wake"),
+        (user.suspend, "power:suspend"),
+    ]
+    for action, permission in actions:
+        with pytest.raises(BaluHostPermissionError) as err:
+            await action()
+        assert err.value.permission == permission
+        assert key not in str(err.value)
+    assert (await user.sleep_status()).state is SleepState.AWAKE
+
+    granted = await baluhost_admin.grant_power(
+        user_id, can_soft_sleep=True, can_suspend=True
+    )
+    assert granted["can_wake"]
+    await user.soft_sleep()
+    assert (await user.power_status()).soft_sleep
+    await user.wake()  # answered 409: the request itself woke the NAS
+    assert not (await user.power_status()).soft_sleep
+    assert (await user.sleep_status()).state is SleepState.AWAKE
+
+    # The dev backend fakes a suspend of 2 s and answers after it.
+    assert await user.suspend(answer_timeout=15) is SuspendOutcome.RESUMED
+    assert (await user.sleep_status()).state is SleepState.AWAKE
+    # A real NAS answers only after it resumed: no answer yet is under way.
+    assert await user.suspend(answer_timeout=0.5) is SuspendOutcome.UNDER_WAY
+    assert (await user.sleep_status()).state is not SleepState.AWAKE
+    # The suspend carried on without us; the NAS resumes by itself.
+    await baluhost_admin.wait_for_state("awake")
+    reasons = [
+        (entry["new_state"], entry["reason"])
+        for entry in await baluhost_admin.sleep_history(limit=3)
+    ]
+    assert reasons[0] == ("awake", "resume_from_suspend")
+    assert reasons[1][0] == "true_suspend"
+
+
+async def test_invalid_or_revoked_key(
+    http: aiohttp.ClientSession,
+    baluhost: BaluHostProcess,
+    baluhost_admin: BaluHostAdmin,
+) -> None:
+    made_up = BaluHostClient(http, baluhost.url, MADE_UP_KEY)
+    with pytest.raises(BaluHostAuthError) as err:
+        await made_up.sleep_status()
+    assert MADE_UP_KEY not in str(err.value)
+    with pytest.raises(BaluHostAuthError):
+        await made_up.soft_sleep()
+    assert await made_up.check_key() is KeyCheck.INVALID_KEY
+    assert await BaluHostClient(http, baluhost.url).check_key() is KeyCheck.INVALID_KEY
+
+    user_id = await baluhost_admin.create_user()
+    key_id, key = await baluhost_admin.create_api_key(user_id)
+    revoked = BaluHostClient(http, baluhost.url, key)
+    assert await revoked.check_key() is KeyCheck.VALID
+    await baluhost_admin.delete_api_key(key_id)
+    assert await revoked.check_key() is KeyCheck.INVALID_KEY
+
+
+async def test_malformed_key_is_refused_without_repeating_it(
+    http: aiohttp.ClientSession, request_log: RequestLog
+) -> None:
+    secret = "balu_ with a newline\nX-Injected: 1"
+    with pytest.raises(ValueError, match="not a BaluHost API key") as err:
+        BaluHostClient(http, "http://127.0.0.1:1", secret)
+    assert secret not in str(err.value)
+    assert request_log.sent == []
+
+
+async def test_sync_preflight_reports_the_schedule(
+    client: BaluHostClient, baluhost_admin: BaluHostAdmin
+) -> None:
+    # Twelve hours away (the NAS runs in UTC), so the schedule never fires.
+    now = datetime.now(UTC)
+    sleep_at = (now + timedelta(hours=12)).time().replace(second=0, microsecond=0)
+    wake_at = (now + timedelta(hours=13)).time().replace(second=0, microsecond=0)
+    await baluhost_admin.save_sleep_config(
+        schedule_enabled=True,
+        schedule_sleep_time=sleep_at.strftime("%H:%M"),
+        schedule_wake_time=wake_at.strftime("%H:%M"),
+        schedule_mode="soft",
+    )
+    try:
+        preflight = await client.sync_preflight()
+    finally:
+        await baluhost_admin.save_sleep_config(schedule_enabled=False)
+    assert preflight.sleep_state is SleepState.AWAKE
+    assert preflight.schedule == SleepSchedule(
+        enabled=True, sleep_time=sleep_at, wake_time=wake_at, mode=ScheduleMode.SOFT
+    )
+    assert preflight.next_sleep_at is not None
+    assert preflight.next_sleep_at.time() == sleep_at
+    assert preflight.next_wake_at is not None
+    assert preflight.next_wake_at.time() == wake_at
+    assert (await client.sync_preflight()).schedule is None
+
+
+async def test_killed_nas_fails_the_tcp_probe(
+    client: BaluHostClient, baluhost: BaluHostProcess
+) -> None:
+    port = baluhost.port or 0
+    assert await async_tcp_probe("127.0.0.1", port, PROBE_TIMEOUT)
+    await asyncio.to_thread(baluhost.kill)
+    try:
+        assert not await async_tcp_probe("127.0.0.1", port, PROBE_TIMEOUT)
+        with pytest.raises(BaluHostConnectionError, match="connection failed"):
+            await client.sleep_status()
+        assert await client.check_key() is KeyCheck.UNREACHABLE
+    finally:
+        await asyncio.to_thread(baluhost.restart)
+    assert baluhost.port == port
+    assert await async_tcp_probe("127.0.0.1", port, PROBE_TIMEOUT)
+    assert (await client.sleep_status()).state is SleepState.AWAKE
+
+
+async def test_own_backend_sends_its_signed_handshake(
+    socket_enabled: None,
+    baluhost_factory: Callable[..., Awaitable[BaluHostProcess]],
+) -> None:
+    received: list[tuple[str, dict[str, str], bytes]] = []
+
+    async def handshake(request: web.Request) -> web.Response:
+        received.append((request.path, dict(request.headers), await request.read()))
+        return web.json_response({"acknowledged": True})
+
+    app = web.Application()
+    app.router.add_post("/api/handshake/{call}", handshake)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    pi_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        nas = await baluhost_factory(balupi_url=pi_url, balupi_secret=SECRET)
+        assert [path for path, _, _ in received] == [COMING_ONLINE]
+        await asyncio.to_thread(nas.stop)
+    finally:
+        await runner.cleanup()
+    assert [path for path, _, _ in received] == [COMING_ONLINE, GOING_OFFLINE]
+    for path, headers, raw in received:
+        timestamp = int(headers["X-Balupi-Timestamp"])
+        body = json.loads(raw) if raw else None
+        expected, _ = signed_call(SECRET, path, body, timestamp=timestamp)
+        assert headers["X-Balupi-Signature"] == expected["X-Balupi-Signature"]
+    snapshot = json.loads(received[1][2])
+    assert snapshot["baluhost_version"] == "1.38.0"
+
+
+# --- faults the real backend does not produce ---------------------------------
+
+
+@pytest.fixture(name="full_listener")
+def full_listener_fixture(socket_enabled: None) -> Iterator[int]:
+    """A port whose listener never accepts: connecting to it hangs.
+
+    The kernel queues one connection for a listen(0) socket that nobody
+    accepts; it drops the SYNs of every further one.
+    """
+    with socket.socket() as listener, socket.socket() as queued:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port: int = listener.getsockname()[1]
+        queued.connect(("127.0.0.1", port))
+        yield port
+
+
+async def test_tcp_probe_false_when_refused_or_hanging(
+    socket_enabled: None, full_listener: int
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed_port = unused.getsockname()[1]
+    assert not await async_tcp_probe("127.0.0.1", closed_port, PROBE_TIMEOUT)
+    started = clock.monotonic()
+    assert not await async_tcp_probe("127.0.0.1", full_listener, 0.3)
+    assert clock.monotonic() - started < 0.3 + 0.5
+
+
+async def test_suspend_that_cannot_connect_is_an_error(
+    http: aiohttp.ClientSession, full_listener: int
+) -> None:
+    client = BaluHostClient(
+        http, f"http://127.0.0.1:{full_listener}", MADE_UP_KEY, timeout=0.3
+    )
+    with pytest.raises(BaluHostConnectionError):
+        await client.suspend(answer_timeout=0.3)
+
+
+# What a hostile NAS might say: a link to click, control characters that forge
+# log lines, an echo of the key, and far more text than anyone reads.
+HOSTILE_TEXT = (
+    f"Key {MADE_UP_KEY} expired, log in at https://nas.example.net/login"
+    "\n\x1b[2KERROR forged log line " + "x" * 100_000
+)
+# Deep enough to exhaust the C stack while parsing, small enough to be read.
+NESTING = 120_000
+HUGE = 100 * 1024 * 1024
+
+GOOD_STATUS: dict[str, Any] = {
+    "current_state": "awake",
+    "state_since": "2026-12-03T20:52:56.743540Z",
+    "idle_seconds": 0.0,
+    "idle_threshold_seconds": 900.0,
+    "activity_metrics": {"http_requests_per_minute": 4.0},
+    "spun_down_disks": [],
+    "presence": {
+        "enabled": True,
+        "anyone_present": False,
+        "active_session_count": 0,
+        "suppressing_suspend": False,
+    },
+}
+
+
+def status_with(**changes: Any) -> dict[str, Any]:
+    return GOOD_STATUS | changes
+
+
+@dataclass
+class Answer:
+    """What the fake NAS sends: a status and a body (bytes or JSON)."""
+
+    status: int = 200
+    body: Any = None
+    hang: bool = False
+    stream: int = 0  # bytes of JSON text to send without a declared length
+    declared: int = 0  # a Content-Length to announce before a stalled body
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeNas:
+    """Answers every request with one fixed Answer, counting requests."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.requests: list[str] = []
+        self.sent = 0
+        self.url = ""
+        self._release = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        self._release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(request.path)
+        answer = self.answer
+        if answer.hang:
+            await self._release.wait()
+        if answer.stream or answer.declared:
+            return await self._huge(request, answer)
+        body = answer.body
+        text = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return web.Response(
+            status=answer.status,
+            body=text,
+            content_type="application/json",
+            headers=answer.headers,
+        )
+
+    async def _huge(self, request: web.Request, answer: Answer) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if answer.declared:
+            response.content_length = answer.declared
+        await response.prepare(request)
+        chunk = b"A" * 65536
+        try:
+            await response.write(b'{"current_state": "')
+            while self.sent < answer.stream or answer.declared:
+                if answer.declared:
+                    await self._release.wait()  # until the client gave up
+                    break
+                await response.write(chunk)
+                self.sent += len(chunk)
+        except ConnectionResetError:
+            pass  # the client hung up: what it should do
+        return response
+
+
+@pytest.fixture(name="fake")
+async def fake_fixture(
+    socket_enabled: None, request: pytest.FixtureRequest
+) -> AsyncGenerator[FakeNas]:
+    server = FakeNas(request.param)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def fake_client(http: aiohttp.ClientSession, fake: FakeNas) -> BaluHostClient:
+    return BaluHostClient(http, fake.url, MADE_UP_KEY, timeout=2)
+
+
+CONNECTION_FAULTS = {
+    "hang": Answer(hang=True),
+    "500": Answer(500, {"detail": "Internal server error"}),
+    "503": Answer(503, {"detail": "Internal server error"}),
+    "429": Answer(429, {"detail": "Rate limit exceeded"}),
+}
+REPLY_FAULTS = {
+    "html": Answer(200, b"<html>router login</html>"),
+    "empty": Answer(200, b""),
+    "list": Answer(200, [GOOD_STATUS]),
+    "string": Answer(200, "awake"),
+    "not-found": Answer(404, {"detail": "Not Found"}),
+    "redirect": Answer(302, b"", headers={"Location": "http://192.0.2.1/login"}),
+    "deep": Answer(200, b"[" * NESTING + b"]" * NESTING),
+    "nan": Answer(200, json.dumps(status_with(idle_seconds=float("nan"))).encode()),
+    "overflow": Answer(200, json.dumps(GOOD_STATUS).replace("900.0", "1e999").encode()),
+    "huge-int": Answer(200, b'{"idle_seconds": ' + b"9" * 5000 + b"}"),
+    "int-over-float": Answer(200, status_with(idle_seconds=10**400)),
+    "int-over-64-bits": Answer(
+        200,
+        status_with(presence=GOOD_STATUS["presence"] | {"active_session_count": 2**64}),
+    ),
+    "bad-utf8": Answer(200, b'{"current_state": "\xff\xfe"}'),
+    "missing": Answer(200, {"current_state": "awake"}),
+    "unknown-state": Answer(200, status_with(current_state="hibernating")),
+    "state-number": Answer(200, status_with(current_state=5)),
+    "bool-number": Answer(200, status_with(idle_seconds=True)),
+    "negative": Answer(200, status_with(idle_seconds=-1)),
+    "bad-time": Answer(200, status_with(state_since="yesterday")),
+    "long-text": Answer(200, status_with(spun_down_disks=["/dev/" + "a" * 10_000])),
+    "disks-mixed": Answer(200, status_with(spun_down_disks=["/dev/sda", 7])),
+    "metrics-list": Answer(200, status_with(activity_metrics=[4.0])),
+    "presence-null": Answer(200, status_with(presence=None)),
+    "stream": Answer(stream=HUGE),
+    "declared": Answer(declared=HUGE),
+}
+
+
+@pytest.mark.parametrize(
+    "fake", CONNECTION_FAULTS.values(), ids=CONNECTION_FAULTS.keys(), indirect=True
+)
+async def test_unavailable_nas_is_a_connection_error(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    client = BaluHostClient(http, fake.url, MADE_UP_KEY, timeout=0.3)
+    with pytest.raises(BaluHostConnectionError) as err:
+        await client.sleep_status()
+    assert not isinstance(err.value, BaluHostReplyError)
+    assert await client.check_key() is KeyCheck.UNREACHABLE
+
+
+@pytest.mark.parametrize(
+    "fake", REPLY_FAULTS.values(), ids=REPLY_FAULTS.keys(), indirect=True
+)
+async def test_wrong_answers_are_reply_errors(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    client = fake_client(http, fake)
+    with pytest.raises(BaluHostReplyError) as err:
+        await client.sleep_status()
+    message = str(err.value)
+    assert len(message) < 300, len(message)
+    assert message.isprintable(), message
+    assert await client.check_key() is KeyCheck.NOT_BALUHOST
+    # A redirect is not followed: the key never goes anywhere else.
+    assert fake.requests == ["/api/system/sleep/status"] * 2
+    # Socket buffers take a few MB; the rest was never sent, let alone read.
+    assert fake.sent < 16 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("fake", "reason"),
+    [
+        (REPLY_FAULTS["deep"], "answer nested too deeply"),
+        (REPLY_FAULTS["stream"], f"answer larger than {MAX_REPLY_BYTES} bytes"),
+        (REPLY_FAULTS["declared"], f"answer larger than {MAX_REPLY_BYTES} bytes"),
+    ],
+    ids=["deep", "stream", "declared"],
+    indirect=["fake"],
+)
+async def test_deep_or_huge_answers_are_refused(
+    http: aiohttp.ClientSession, fake: FakeNas, reason: str
+) -> None:
+    assert len(REPLY_FAULTS["deep"].body) < MAX_REPLY_BYTES
+    with pytest.raises(BaluHostReplyError) as err:
+        await fake_client(http, fake).sleep_status()
+    assert err.value.reason == reason
+
+
+POWER_FAULTS = {
+    "demands-string": {"active_demands": "sleep_mode"},
+    "demand-number": {"active_demands": [1]},
+    "demand-source-missing": {"active_demands": [{"level": "idle"}]},
+    "since-garbage": {
+        "active_demands": [{"source": "sleep_mode", "registered_at": "soon"}]
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "fake",
+    [Answer(200, body) for body in POWER_FAULTS.values()],
+    ids=POWER_FAULTS.keys(),
+    indirect=True,
+)
+async def test_wrong_power_status_is_a_reply_error(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    with pytest.raises(BaluHostReplyError):
+        await fake_client(http, fake).power_status()
+
+
+@pytest.mark.parametrize(
+    ("fake", "read"),
+    [
+        (Answer(200, {"current_sleep_state": "awake", "sleep_schedule": []}), "pre"),
+        (
+            Answer(
+                200,
+                {
+                    "current_sleep_state": "awake",
+                    "sleep_schedule": {
+                        "enabled": True,
+                        "sleep_time": "25:99",
+                        "wake_time": "06:00",
+                        "mode": "soft",
+                    },
+                },
+            ),
+            "pre",
+        ),
+        (Answer(200, {"cpu": {"usage": 1.0}, "memory": {}, "disk": {}}), "info"),
+        (Answer(200, {"disks": {"sda": {"read_mbps": "fast"}}}), "disk-io"),
+        (Answer(200, {"disks": ["sda"]}), "disk-io"),
+        (Answer(200, {"timestamp": "now", "usage_percent": 3}), "cpu"),
+        (Answer(200, {"success": False}), "soft"),
+        (Answer(200, ["ok"]), "soft"),
+        (Answer(200, {"enabled": "yes"}), "presence"),
+    ],
+    indirect=["fake"],
+)
+async def test_wrong_shapes_of_other_answers_are_reply_errors(
+    http: aiohttp.ClientSession, fake: FakeNas, read: str
+) -> None:
+    client = fake_client(http, fake)
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "pre": client.sync_preflight,
+        "info": client.system_info,
+        "disk-io": lambda: client.monitoring_current(MonitoringKind.DISK_IO),
+        "cpu": lambda: client.monitoring_current(MonitoringKind.CPU),
+        "soft": client.soft_sleep,
+        "presence": lambda: client.presence(CLIENT_ID),
+    }
+    with pytest.raises(BaluHostReplyError):
+        await calls[read]()
+
+
+@pytest.mark.parametrize(
+    "fake", [Answer(503, {"detail": "Internal server error"})], indirect=True
+)
+async def test_monitoring_without_data_is_none_other_reads_fail(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    client = fake_client(http, fake)
+    assert await client.monitoring_current(MonitoringKind.CPU) is None
+    with pytest.raises(BaluHostConnectionError):
+        await client.system_info()
+
+
+@pytest.mark.parametrize(
+    "fake",
+    [
+        Answer(401, {"detail": HOSTILE_TEXT}),
+        Answer(403, {"detail": HOSTILE_TEXT}),
+        Answer(409, {"detail": HOSTILE_TEXT}),
+        Answer(500, {"detail": HOSTILE_TEXT}),
+    ],
+    ids=["401", "403", "409", "500"],
+    indirect=True,
+)
+async def test_nas_text_in_errors_is_short_one_line_and_without_the_key(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    with pytest.raises(BaluHostError) as err:
+        await fake_client(http, fake).soft_sleep()
+    message = str(err.value)
+    assert len(message) < 300, len(message)
+    assert message.isprintable(), message
+    assert MADE_UP_KEY not in message
+    assert "HTTP" in err.value.reason
+    assert "expired" not in err.value.reason
+    if isinstance(err.value, BaluHostPermissionError):
+        assert err.value.permission is None
+
+
+@pytest.mark.parametrize(
+    ("fake", "error"),
+    [
+        (Answer(401, {"detail": "x" * (MAX_REPLY_BYTES + 1)}), BaluHostAuthError),
+        (Answer(403, b"<html>" + b"x" * MAX_REPLY_BYTES), BaluHostPermissionError),
+        (Answer(500, {"detail": "x" * (MAX_REPLY_BYTES + 1)}), BaluHostConnectionError),
+    ],
+    ids=["401", "403", "500"],
+    indirect=["fake"],
+)
+async def test_huge_error_answers_keep_their_status(
+    http: aiohttp.ClientSession, fake: FakeNas, error: type[BaluHostError]
+) -> None:
+    with pytest.raises(error) as err:
+        await fake_client(http, fake).soft_sleep()
+    assert "x" * 10 not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "fake",
+    [Answer(403, {"detail": "Insufficient permissions: Admin required"})],
+    indirect=True,
+)
+async def test_permission_named_by_the_nas(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    with pytest.raises(BaluHostPermissionError) as err:
+        await fake_client(http, fake).suspend()
+    assert err.value.permission == "Admin"
+
+
+@pytest.mark.parametrize("fake", [Answer(hang=True)], indirect=True)
+async def test_suspend_without_an_answer_is_under_way(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    client = fake_client(http, fake)
+    started = clock.monotonic()
+    assert await client.suspend(answer_timeout=0.3) is SuspendOutcome.UNDER_WAY
+    assert clock.monotonic() - started < 2
+    assert fake.requests == ["/api/system/sleep/suspend"]
+    # Every other request that hangs is a failure, not "under way".
+    with pytest.raises(BaluHostConnectionError, match="no answer"):
+        await client.soft_sleep()
+
+
+@pytest.mark.parametrize("fake", [Answer(409, {"detail": "x"})], indirect=True)
+async def test_conflicts(http: aiohttp.ClientSession, fake: FakeNas) -> None:
+    client = fake_client(http, fake)
+    await client.wake()  # the request itself woke the NAS
+    with pytest.raises(BaluHostError, match="HTTP 409"):
+        await client.soft_sleep()
+    with pytest.raises(BaluHostError, match="HTTP 409"):
+        await client.suspend()
