@@ -313,6 +313,18 @@ class BaluHostAdmin:
         config: dict[str, Any] = body
         return config
 
+    async def raid(self, action: str, device: str | None = None) -> None:
+        """Act on the dev backend's simulated RAID ``md0``.
+
+        ``degrade`` fails ``device`` (raid.degraded, at most once an hour per
+        backend), ``rebuild`` starts rebuilding it, ``finalize`` makes the
+        array optimal again (raid.rebuilt).
+        """
+        status, body = await self.request(
+            "POST", f"/api/system/raid/{action}", {"array": "md0", "device": device}
+        )
+        assert status == 200, body
+
     async def sleep_history(self, limit: int = 50) -> list[dict[str, Any]]:
         """Return the NAS's sleep transitions, newest first."""
         status, body = await self.request(

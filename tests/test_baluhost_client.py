@@ -21,6 +21,8 @@ from aiohttp import web
 import pytest
 
 from custom_components.balupi.baluhost import (
+    AWAKE_ONLY_PATHS,
+    DISK_READ_PATHS,
     MAX_REPLY_BYTES,
     WAKE_SAFE_PREFIXES,
     BaluHostAuthError,
@@ -33,6 +35,8 @@ from custom_components.balupi.baluhost import (
     DiskIoReading,
     KeyCheck,
     MonitoringKind,
+    RaidArray,
+    RaidDevice,
     ScheduleMode,
     SleepSchedule,
     SleepState,
@@ -129,6 +133,26 @@ def client_fixture(
     return BaluHostClient(http, baluhost.url, baluhost.apikey, timeout=10)
 
 
+@dataclass
+class User:
+    """A user of the shared backend (no permissions) and a client with its key."""
+
+    id: int
+    client: BaluHostClient
+
+
+@pytest.fixture(name="user")
+async def user_fixture(
+    http: aiohttp.ClientSession,
+    baluhost: BaluHostProcess,
+    baluhost_admin: BaluHostAdmin,
+) -> User:
+    """A new user of the shared backend, as BaluPi's own user would be."""
+    user_id = await baluhost_admin.create_user()
+    _, key = await baluhost_admin.create_api_key(user_id)
+    return User(user_id, BaluHostClient(http, baluhost.url, key, timeout=10))
+
+
 async def all_reads(client: BaluHostClient) -> None:
     """Call every read the client offers."""
     await client.power_status()
@@ -138,6 +162,12 @@ async def all_reads(client: BaluHostClient) -> None:
     for kind in MonitoringKind:
         await client.monitoring_current(kind)
     assert await client.check_key() is KeyCheck.VALID
+
+
+async def awake_only_reads(client: BaluHostClient) -> None:
+    """Call every awake-only read except the disk reads."""
+    await client.raid_status()
+    await client.storage()
 
 
 async def requests_per_minute(client: BaluHostClient) -> float:
@@ -212,11 +242,47 @@ async def test_reads_leave_a_soft_sleeping_nas_asleep(
     assert later == []
 
 
+async def test_awake_only_reads_leave_a_soft_sleeping_nas_asleep(
+    client: BaluHostClient, baluhost_admin: BaluHostAdmin, request_log: RequestLog
+) -> None:
+    await client.soft_sleep()
+    entered = (await baluhost_admin.sleep_history(limit=1))[0]
+    assert entered["new_state"] == "soft_sleep"
+    start = len(request_log.sent)
+
+    # Not the disk reads: on a real NAS, smartctl would spin the disks up.
+    await awake_only_reads(client)
+
+    sent = request_log.sent[start:]
+    assert {request.path for request in sent} == set(AWAKE_ONLY_PATHS) - set(
+        DISK_READ_PATHS
+    )
+    for request in sent:
+        assert request.method == "GET", request
+        assert request.headers.get("X-Sync-Trigger") == "auto", request
+    assert await baluhost_admin.sleep_state() == "soft_sleep"
+    later = [
+        entry
+        for entry in await baluhost_admin.sleep_history()
+        if entry["id"] > entered["id"]
+    ]
+    assert later == []
+
+
+def test_the_lists_of_reads_match_the_backend() -> None:
+    whitelist = backend_whitelist()
+    assert set(WAKE_SAFE_PREFIXES) <= set(whitelist)
+    # Awake-only paths are really outside the whitelist (else they would
+    # belong to the other list), and the disk reads are awake-only too.
+    for path in AWAKE_ONLY_PATHS:
+        assert not path.startswith(whitelist), path
+    assert set(DISK_READ_PATHS) <= set(AWAKE_ONLY_PATHS)
+
+
 async def test_reads_go_to_whitelisted_paths_without_waking(
     client: BaluHostClient, request_log: RequestLog
 ) -> None:
     whitelist = backend_whitelist()
-    assert set(WAKE_SAFE_PREFIXES) <= set(whitelist)
 
     await all_reads(client)
 
@@ -237,6 +303,12 @@ async def test_reads_go_to_whitelisted_paths_without_waking(
         "/api/monitoring/../auth/me",
         "/api/monitoring/%2e%2e/auth/me",
         "/api/power/status?x=/api/health",
+        # Awake-only paths are exact: these run smartctl or are not reads.
+        "/api/system/storage/aggregated",
+        "/api/system/storage/breakdown",
+        "/api/system/health",
+        "/api/system/raid/status/x",
+        "/api/system/raid/degrade",
     ],
 )
 async def test_a_read_elsewhere_is_refused_before_sending(
@@ -437,6 +509,58 @@ async def test_own_backend_sends_its_signed_handshake(
     assert snapshot["baluhost_version"] == "1.38.0"
 
 
+async def test_raid_status_through_a_failing_disk(
+    user: User, baluhost_admin: BaluHostAdmin
+) -> None:
+    (md0,) = await user.client.raid_status()
+    assert md0 == RaidArray(
+        name="md0",
+        level="raid1",
+        status="optimal",
+        size_bytes=md0.size_bytes,
+        resync_progress=None,
+        devices=(RaidDevice("sda1", "active"), RaidDevice("sdb1", "active")),
+    )
+    assert md0.size_bytes > 0
+    try:
+        await baluhost_admin.raid("degrade", device="sdb1")
+        (md0,) = await user.client.raid_status()
+        assert md0.status == "degraded"
+        assert md0.devices[1] == RaidDevice("sdb1", "failed")
+
+        await baluhost_admin.raid("rebuild", device="sdb1")
+        (md0,) = await user.client.raid_status()
+        assert md0.status == "rebuilding"
+        assert md0.resync_progress == 42.0  # what the dev backend pretends
+        assert md0.devices[1] == RaidDevice("sdb1", "rebuilding")
+    finally:
+        await baluhost_admin.raid("finalize")
+    (md0,) = await user.client.raid_status()
+    assert md0.status == "optimal"
+    assert md0.resync_progress is None
+
+
+async def test_storage_and_smart_status(user: User) -> None:
+    usage = await user.client.storage()
+    info = await user.client.system_info()
+    assert usage.total_bytes == info.disk_total_bytes > 0
+    assert usage.used_bytes + usage.available_bytes == usage.total_bytes
+
+    devices = {device.name: device for device in await user.client.smart_status()}
+    sda = devices["/dev/sda"]  # the dev backend's mock disks
+    assert (sda.model, sda.serial, sda.status) == (
+        "BaluHost Dev Disk 5GB (Mirror A)",
+        "BALU-DEV-5GB-A",
+        "PASSED",
+    )
+    assert sda.temperature == 28
+    assert sda.capacity_bytes == 5 * 1024**3
+    assert sda.used_bytes is not None
+    assert sda.used_bytes <= sda.capacity_bytes
+    assert sda.power_on_hours == 1234
+    assert {device.status for device in devices.values()} <= {"PASSED", "FAILED"}
+
+
 # --- faults the real backend does not produce ---------------------------------
 
 
@@ -505,6 +629,27 @@ GOOD_STATUS: dict[str, Any] = {
 
 def status_with(**changes: Any) -> dict[str, Any]:
     return GOOD_STATUS | changes
+
+
+GOOD_RAID: dict[str, Any] = {
+    "name": "md0",
+    "level": "raid1",
+    "size_bytes": 5368709120,
+    "status": "optimal",
+    "devices": [{"name": "sda1", "state": "active"}],
+    "resync_progress": None,
+}
+GOOD_SMART: dict[str, Any] = {
+    "name": "/dev/sda",
+    "model": "WDC WD40EFRX",
+    "serial": "WD-1",
+    "temperature": 31,
+    "status": "PASSED",
+    "capacity_bytes": 4000787030016,
+    "used_bytes": None,
+    "last_self_test": None,
+    "attributes": [],
+}
 
 
 @dataclass
@@ -730,6 +875,20 @@ async def test_wrong_power_status_is_a_reply_error(
         (Answer(200, {"success": False}), "soft"),
         (Answer(200, ["ok"]), "soft"),
         (Answer(200, {"enabled": "yes"}), "presence"),
+        (Answer(200, {"arrays": {"md0": GOOD_RAID}}), "raid"),
+        (Answer(200, {"arrays": [GOOD_RAID | {"resync_progress": 142.0}]}), "raid"),
+        (Answer(200, {"arrays": [GOOD_RAID | {"devices": "sda1 sdb1"}]}), "raid"),
+        (
+            Answer(200, {"arrays": [GOOD_RAID | {"devices": [{"name": "sda1"}]}]}),
+            "raid",
+        ),
+        (Answer(200, {"arrays": [GOOD_RAID | {"status": 3}]}), "raid"),
+        (Answer(200, {"total": 10, "used": -1, "available": 11}), "storage"),
+        (Answer(200, {"total": "5 GB", "used": 1, "available": 1}), "storage"),
+        (Answer(200, {"devices": [GOOD_SMART | {"temperature": "hot"}]}), "smart"),
+        (Answer(200, {"devices": [GOOD_SMART | {"last_self_test": [1234]}]}), "smart"),
+        (Answer(200, {"devices": [GOOD_SMART | {"serial": None}]}), "smart"),
+        (Answer(200, {"devices": None}), "smart"),
     ],
     indirect=["fake"],
 )
@@ -744,9 +903,30 @@ async def test_wrong_shapes_of_other_answers_are_reply_errors(
         "cpu": lambda: client.monitoring_current(MonitoringKind.CPU),
         "soft": client.soft_sleep,
         "presence": lambda: client.presence(CLIENT_ID),
+        "raid": client.raid_status,
+        "storage": client.storage,
+        "smart": client.smart_status,
     }
     with pytest.raises(BaluHostReplyError):
         await calls[read]()
+
+
+@pytest.mark.parametrize(
+    "fake",
+    [
+        Answer(
+            200,
+            {"arrays": [GOOD_RAID | {"status": "DEGRADED", "resync_progress": 0}]},
+        )
+    ],
+    indirect=True,
+)
+async def test_raid_status_is_lower_case(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    (md0,) = await fake_client(http, fake).raid_status()
+    assert md0.status == "degraded"
+    assert md0.resync_progress == 0
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,19 @@ whitelist, before authentication runs (so a 401 or 404 wakes it too). Hence:
 
 * liveness is ``async_tcp_probe``: a bare TCP connect, which the backend never
   sees;
-* automatic reads go only to whitelisted paths, checked here before anything is
-  sent, and carry ``X-Sync-Trigger: auto``, which keeps the NAS asleep on any
-  path, should a read ever reach one the NAS no longer whitelists;
-* actions (soft sleep, wake, suspend) are explicit user actions and may wake it.
+* automatic reads go only to the paths of two lists, checked here before
+  anything is sent, and all carry ``X-Sync-Trigger: auto``, which keeps a
+  soft-sleeping NAS asleep on any path:
+
+  - whitelisted reads (``WAKE_SAFE_PREFIXES``) never wake the NAS and may be
+    made at any time;
+  - awake-only reads (``AWAKE_ONLY_PATHS``) are outside the whitelist. They
+    are for while the NAS is awake: the header keeps one that races the NAS
+    falling asleep from waking it, but each one still counts toward the idle
+    detection. The disk reads among them (``DISK_READ_PATHS``: SMART) run
+    smartctl, which spins sleeping disks up whatever the header says;
+* actions (soft sleep, wake, suspend, starting an update) are explicit user
+  actions and may wake it.
 
 Every reply is treated as hostile: read up to a cap, parsed with a guard
 against deep nesting, and checked field by field, so a wrong shape becomes a
@@ -48,6 +57,9 @@ SOFT_SLEEP_PATH: Final = "/api/system/sleep/soft"
 WAKE_PATH: Final = "/api/system/sleep/wake"
 SUSPEND_PATH: Final = "/api/system/sleep/suspend"
 PRESENCE_PATH: Final = "/api/system/sleep/presence"
+RAID_STATUS_PATH: Final = "/api/system/raid/status"
+STORAGE_PATH: Final = "/api/system/storage"
+SMART_STATUS_PATH: Final = "/api/system/smart/status"
 
 # The prefixes of BaluHost's auto-wake whitelist that the reads rely on (a
 # subset of _WAKE_WHITELIST_PREFIXES in app/middleware/sleep_auto_wake.py,
@@ -59,6 +71,21 @@ WAKE_SAFE_PREFIXES: Final = (
     SYSTEM_INFO_PATH,
     "/api/monitoring/",
 )
+# The reads outside the whitelist, for while the NAS is awake: each ends soft
+# sleep unless it carries NO_WAKE_HEADERS (all reads here do), and each keeps
+# the NAS awake a little longer. Exact paths: a prefix would also admit the
+# disk-waking /api/system/storage/aggregated.
+AWAKE_ONLY_PATHS: Final = (
+    RAID_STATUS_PATH,
+    STORAGE_PATH,
+    SMART_STATUS_PATH,
+)
+# The awake-only reads that run smartctl, which spins sleeping disks up whatever
+# the header says (as would /api/system/health and /api/system/storage/
+# aggregated|breakdown, which this client never reads).
+DISK_READ_PATHS: Final = (SMART_STATUS_PATH,)
+_AWAKE_ONLY: Final = re.compile("|".join(map(re.escape, AWAKE_ONLY_PATHS)))
+
 # Letters, digits, '_' and '-' between slashes only: no '.', '%', '?' or '#'
 # that a URL library or the server could turn into another path after the
 # whitelist check.
@@ -142,6 +169,10 @@ class BaluHostPermissionError(BaluHostError):
 
 class _NoAnswerError(Exception):
     """A request went out and no answer started within its answer timeout."""
+
+
+# What _read_json returns for its ``no_data`` status (JSON null is None).
+_NO_DATA: Final = object()
 
 
 class SleepState(StrEnum):
@@ -341,6 +372,56 @@ class PresenceAck:
 
 
 @dataclass(frozen=True, slots=True)
+class RaidDevice:
+    """One member of a RAID array."""
+
+    name: str
+    # As the NAS names it: active, failed, rebuilding, spare, write-mostly...
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class RaidArray:
+    """One RAID array and its members."""
+
+    name: str
+    level: str
+    # optimal, degraded, rebuilding, checking... as sent, in lower case.
+    status: str
+    size_bytes: int
+    # Percent done of a resync, rebuild or check; None when none runs.
+    resync_progress: float | None
+    devices: tuple[RaidDevice, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StorageUsage:
+    """Size and use of the NAS's storage file system."""
+
+    total_bytes: int
+    used_bytes: int
+    available_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SmartDevice:
+    """One disk's SMART health."""
+
+    name: str
+    model: str
+    serial: str
+    # Degrees Celsius; None when the disk does not say.
+    temperature: float | None
+    # smartctl's verdict as sent: PASSED, FAILED...
+    status: str
+    capacity_bytes: int | None
+    used_bytes: int | None
+    # At the disk's last self-test, the only power-on hours BaluHost reports;
+    # None without a self-test.
+    power_on_hours: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Reply:
     """One HTTP answer: its status and its body, still unparsed."""
 
@@ -386,7 +467,7 @@ class _Fields:
             self._bad(key, "present")
         return value
 
-    def optional_number(self, key: str) -> float | None:
+    def optional_number(self, key: str, *, maximum: float = math.inf) -> float | None:
         """Return a finite, non-negative number (all the NAS's figures are)."""
         value = self._get(key, optional=True)
         if value is None:
@@ -399,24 +480,26 @@ class _Fields:
             self._bad(key, "a finite number")
         if not math.isfinite(number) or number < 0:
             self._bad(key, "a finite number of at least 0")
+        if number > maximum:
+            self._bad(key, f"a number from 0 to {maximum:g}")
         return number
 
-    def integer(self, key: str) -> int:
-        value = self.optional_integer(key)
+    def integer(self, key: str, *, maximum: int = MAX_INTEGER) -> int:
+        value = self.optional_integer(key, maximum=maximum)
         if value is None:
             self._bad(key, "present")
         return value
 
-    def optional_integer(self, key: str) -> int | None:
+    def optional_integer(self, key: str, *, maximum: int = MAX_INTEGER) -> int | None:
         value = self._get(key, optional=True)
         if value is None:
             return None
         if (
             isinstance(value, bool)
             or not isinstance(value, int)
-            or not 0 <= value <= MAX_INTEGER
+            or not 0 <= value <= maximum
         ):
-            self._bad(key, f"a whole number from 0 to {MAX_INTEGER}")
+            self._bad(key, f"a whole number from 0 to {maximum}")
         return value
 
     def optional_text(self, key: str) -> str | None:
@@ -694,6 +777,52 @@ def _parse_uptime(body: _Fields) -> UptimeReading:
     )
 
 
+def _parse_raid(body: _Fields) -> tuple[RaidArray, ...]:
+    return tuple(
+        RaidArray(
+            name=array.text("name"),
+            level=array.text("level"),
+            status=array.text("status").lower(),
+            size_bytes=array.integer("size_bytes"),
+            resync_progress=array.optional_number("resync_progress", maximum=100),
+            devices=tuple(
+                RaidDevice(name=device.text("name"), state=device.text("state"))
+                for device in array.items("devices")
+            ),
+        )
+        for array in body.items("arrays")
+    )
+
+
+def _parse_storage(body: _Fields) -> StorageUsage:
+    return StorageUsage(
+        total_bytes=body.integer("total"),
+        used_bytes=body.integer("used"),
+        available_bytes=body.integer("available"),
+    )
+
+
+def _parse_smart(body: _Fields) -> tuple[SmartDevice, ...]:
+    devices = []
+    for device in body.items("devices"):
+        self_test = device.optional_child("last_self_test")
+        devices.append(
+            SmartDevice(
+                name=device.text("name"),
+                model=device.text("model"),
+                serial=device.text("serial"),
+                temperature=device.optional_number("temperature"),
+                status=device.text("status"),
+                capacity_bytes=device.optional_integer("capacity_bytes"),
+                used_bytes=device.optional_integer("used_bytes"),
+                power_on_hours=None
+                if self_test is None
+                else self_test.optional_integer("power_on_hours"),
+            )
+        )
+    return tuple(devices)
+
+
 _READING_PARSERS: Final[dict[MonitoringKind, Callable[[_Fields], Reading]]] = {
     MonitoringKind.CPU: _parse_cpu,
     MonitoringKind.MEMORY: _parse_memory,
@@ -797,6 +926,33 @@ class BaluHostClient:
             return KeyCheck.NOT_BALUHOST
         return KeyCheck.VALID
 
+    # --- awake-only reads: not whitelisted, only while the NAS is awake -----
+
+    async def raid_status(self) -> tuple[RaidArray, ...]:
+        """Return the RAID arrays and the state of their members.
+
+        Awake-only read (see the module's docstring). The NAS asks the kernel's
+        md driver (mdadm), not the disks.
+        """
+        return _parse_raid(await self._read(RAID_STATUS_PATH))
+
+    async def storage(self) -> StorageUsage:
+        """Return the size and use of the NAS's storage file system.
+
+        Awake-only read. The NAS answers from statfs, which the kernel serves
+        from memory: no disk is read.
+        """
+        return _parse_storage(await self._read(STORAGE_PATH))
+
+    async def smart_status(self) -> tuple[SmartDevice, ...]:
+        """Return every disk's SMART health.
+
+        Disk read: awake-only, and more. The NAS runs smartctl on every disk
+        (cached for two minutes), which spins sleeping disks up whatever the
+        request says, so read it rarely, and never while the NAS sleeps.
+        """
+        return _parse_smart(await self._read(SMART_STATUS_PATH))
+
     # --- actions: explicit, may wake the NAS --------------------------------
 
     async def soft_sleep(self) -> None:
@@ -847,26 +1003,51 @@ class BaluHostClient:
     # --- plumbing -----------------------------------------------------------
 
     @overload
-    async def _read(self, path: str) -> _Fields: ...
-    @overload
-    async def _read(self, path: str, *, no_data: HTTPStatus) -> _Fields | None: ...
     async def _read(
-        self, path: str, *, no_data: HTTPStatus | None = None
+        self, path: str, *, params: dict[str, str] | None = None
+    ) -> _Fields: ...
+    @overload
+    async def _read(
+        self,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        no_data: HTTPStatus,
+    ) -> _Fields | None: ...
+    async def _read(
+        self,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        no_data: HTTPStatus | None = None,
     ) -> _Fields | None:
-        """GET a whitelisted path without waking the NAS; None for ``no_data``.
+        """GET a JSON object without waking the NAS; None for ``no_data``."""
+        body = await self._read_json(path, params=params, no_data=no_data)
+        return None if body is _NO_DATA else _Fields(body, f"GET {path}")
 
-        A path outside the whitelist is a programming error: it is refused
+    async def _read_json(
+        self,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        no_data: HTTPStatus | None = None,
+    ) -> Any:
+        """GET any JSON without waking the NAS; _NO_DATA for ``no_data``.
+
+        A path in neither list of reads is a programming error: it is refused
         before anything is sent.
         """
-        if not _API_PATH.fullmatch(path) or not path.startswith(WAKE_SAFE_PREFIXES):
+        if not _API_PATH.fullmatch(path) or not (
+            path.startswith(WAKE_SAFE_PREFIXES) or _AWAKE_ONLY.fullmatch(path)
+        ):
             raise ValueError(f"GET {path} could wake the NAS; reads must not")
         what = f"GET {path}"
-        reply = await self._send("GET", path, headers=NO_WAKE_HEADERS)
+        reply = await self._send("GET", path, headers=NO_WAKE_HEADERS, params=params)
         if reply.status == no_data:
-            return None
+            return _NO_DATA
         if reply.status != HTTPStatus.OK:
             self._raise_for(reply, what)
-        return _Fields(_parse(reply.raw, what), what)
+        return _parse(reply.raw, what)
 
     async def _act(
         self,
@@ -928,6 +1109,7 @@ class BaluHostClient:
         path: str,
         *,
         headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
         payload: dict[str, Any] | None = None,
         answer_timeout: float | None = None,
     ) -> _Reply:
@@ -952,6 +1134,7 @@ class BaluHostClient:
                     method,
                     self._base + path,
                     headers=self._auth | (headers or {}),
+                    params=params,
                     json=payload,
                     ssl=self._verify_tls,
                     allow_redirects=False,
