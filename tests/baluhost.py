@@ -320,10 +320,65 @@ class BaluHostAdmin:
         backend), ``rebuild`` starts rebuilding it, ``finalize`` makes the
         array optimal again (raid.rebuilt).
         """
+        # The dev backend makes md0 on the first status read; finalize alone
+        # would not find it.
+        status, body = await self.request("GET", "/api/system/raid/status")
+        assert status == 200, body
         status, body = await self.request(
             "POST", f"/api/system/raid/{action}", {"array": "md0", "device": device}
         )
         assert status == 200, body
+
+    async def route_notifications(self, user_id: int, *categories: str) -> None:
+        """Let a (non-admin) user receive the system notifications of categories.
+
+        Without routing, a non-admin sees none; it applies to notifications
+        created afterwards.
+        """
+        status, body = await self.request(
+            "PUT",
+            f"/api/users/{user_id}/notification-routing",
+            {f"receive_{category}": True for category in categories},
+        )
+        assert status == 200, body
+
+    async def create_backup(self) -> None:
+        """Back the database up (the NAS notifies backup.completed)."""
+        status, body = await self.request(
+            "POST",
+            "/api/backups/",
+            {"backup_type": "database_only", "includes_files": False},
+        )
+        assert status == 201, body
+        assert body["status"] == "completed", body
+
+    async def notify(self, user_id: int | None, **fields: Any) -> dict[str, Any]:
+        """Create a notification for a user (None: for the admins); return it.
+
+        ``fields`` add to or replace a default info notification.
+        """
+        notification = {
+            "category": "system",
+            "notification_type": "info",
+            "title": "Test",
+            "message": "A notification made by a test",
+            "user_id": user_id,
+        }
+        status, body = await self.request(
+            "POST", "/api/notifications", notification | fields
+        )
+        assert status == 201, body
+        created: dict[str, Any] = body
+        return created
+
+    async def mark_read(self, notification_id: int) -> dict[str, Any]:
+        """Mark one of the admin's notifications read; return it."""
+        status, body = await self.request(
+            "POST", f"/api/notifications/{notification_id}/read"
+        )
+        assert status == 200, body
+        notification: dict[str, Any] = body
+        return notification
 
     async def sleep_history(self, limit: int = 50) -> list[dict[str, Any]]:
         """Return the NAS's sleep transitions, newest first."""

@@ -23,7 +23,11 @@ import pytest
 from custom_components.balupi.baluhost import (
     AWAKE_ONLY_PATHS,
     DISK_READ_PATHS,
+    MAX_LONG_TEXT,
+    MAX_NOTIFICATION_PAGES,
     MAX_REPLY_BYTES,
+    NOTIFICATION_PAGE_SIZE,
+    NOTIFICATIONS_PATH,
     WAKE_SAFE_PREFIXES,
     BaluHostAuthError,
     BaluHostClient,
@@ -35,6 +39,7 @@ from custom_components.balupi.baluhost import (
     DiskIoReading,
     KeyCheck,
     MonitoringKind,
+    NotificationType,
     RaidArray,
     RaidDevice,
     ScheduleMode,
@@ -166,6 +171,8 @@ async def all_reads(client: BaluHostClient) -> None:
 
 async def awake_only_reads(client: BaluHostClient) -> None:
     """Call every awake-only read except the disk reads."""
+    await client.notifications()
+    await client.notifications(updated_after=datetime.now(UTC))
     await client.raid_status()
     await client.storage()
 
@@ -561,6 +568,110 @@ async def test_storage_and_smart_status(user: User) -> None:
     assert {device.status for device in devices.values()} <= {"PASSED", "FAILED"}
 
 
+async def test_notifications_of_a_routed_user(
+    user: User, baluhost_admin: BaluHostAdmin
+) -> None:
+    # System notifications are for admins, and for users they are routed to.
+    await baluhost_admin.raid("finalize")
+    assert (await user.client.notifications()).notifications == ()
+
+    await baluhost_admin.route_notifications(user.id, "raid", "backup")
+    await baluhost_admin.raid("finalize")
+    await baluhost_admin.create_backup()
+    listing = await user.client.notifications()
+
+    events = {item.event_type: item for item in listing.notifications}
+    assert set(events) == {"raid.rebuilt", "backup.completed"}
+    rebuilt, backup = events["raid.rebuilt"], events["backup.completed"]
+    assert (rebuilt.category, rebuilt.notification_type, rebuilt.priority) == (
+        "raid",
+        NotificationType.INFO,
+        1,
+    )
+    assert "md0" in rebuilt.title
+    assert rebuilt.message
+    assert (backup.category, backup.priority) == ("backup", 0)
+    assert backup.created_at.tzinfo is not None
+    assert backup.updated_at >= backup.created_at
+    assert listing.complete
+    assert listing.total == len(listing.notifications)
+    assert listing.unread_count == len(listing.notifications)
+    assert not any(item.is_read for item in listing.notifications)
+    # Listing marks nothing read.
+    again = await user.client.notifications()
+    assert again.unread_count == listing.unread_count
+    assert again.notifications == listing.notifications
+
+
+async def test_notifications_follow_pages_newest_first(
+    user: User, baluhost_admin: BaluHostAdmin, request_log: RequestLog
+) -> None:
+    long_message = "Ä" * (MAX_LONG_TEXT + 500)
+    first = await baluhost_admin.notify(user.id, message=long_message)
+    for index in range(NOTIFICATION_PAGE_SIZE):
+        await baluhost_admin.notify(
+            user.id,
+            notification_type="critical",
+            priority=3,
+            title=f"Disk {index} failing",
+            metadata={"event_type": "smart.failure", "device": f"sd{index}"},
+        )
+    start = len(request_log.sent)
+
+    listing = await user.client.notifications()
+
+    pages = [sent.path for sent in request_log.sent[start:]]
+    assert pages == [NOTIFICATIONS_PATH] * 2
+    assert listing.complete
+    assert listing.total == NOTIFICATION_PAGE_SIZE + 1
+    ids = [item.id for item in listing.notifications]
+    assert len(set(ids)) == len(ids) == listing.total
+    order = [(item.created_at, item.id) for item in listing.notifications]
+    assert order == sorted(order, reverse=True)
+    oldest = listing.notifications[-1]
+    assert oldest.id == first["id"]
+    assert oldest.event_type is None
+    assert len(oldest.message) == MAX_LONG_TEXT
+    assert oldest.message == long_message[: MAX_LONG_TEXT - 1] + "…"
+    newest = listing.notifications[0]
+    assert newest.title == f"Disk {NOTIFICATION_PAGE_SIZE - 1} failing"
+    assert (newest.notification_type, newest.priority, newest.event_type) == (
+        NotificationType.CRITICAL,
+        3,
+        "smart.failure",
+    )
+
+
+async def test_notifications_changed_since(
+    client: BaluHostClient, baluhost_admin: BaluHostAdmin
+) -> None:
+    changed = await baluhost_admin.notify(None, title="to be read")
+    unchanged = await baluhost_admin.notify(None, title="left alone")
+    # BaluHost stamps changes to the second: let the creation's second pass.
+    created = datetime.fromisoformat(unchanged["updated_at"]).replace(tzinfo=UTC)
+    await asyncio.sleep(
+        max(0, (created + timedelta(seconds=1) - datetime.now(UTC)).total_seconds())
+    )
+    await baluhost_admin.mark_read(changed["id"])
+    read = next(
+        item
+        for item in (await client.notifications()).notifications
+        if item.id == changed["id"]
+    )
+    assert read.is_read
+    assert read.updated_at > created
+
+    # From the moment of the change on, the changed one but not the other.
+    since = await client.notifications(updated_after=read.updated_at)
+    ids = {item.id for item in since.notifications}
+    assert changed["id"] in ids
+    assert unchanged["id"] not in ids
+
+    naive = datetime(2026, 12, 3, 20, 0)  # noqa: DTZ001 - what is refused
+    with pytest.raises(ValueError, match="time zone"):
+        await client.notifications(updated_after=naive)
+
+
 # --- faults the real backend does not produce ---------------------------------
 
 
@@ -629,6 +740,31 @@ GOOD_STATUS: dict[str, Any] = {
 
 def status_with(**changes: Any) -> dict[str, Any]:
     return GOOD_STATUS | changes
+
+
+GOOD_NOTIFICATION: dict[str, Any] = {
+    "id": 1,
+    "notification_type": "warning",
+    "category": "smart",
+    "title": "SMART warning on /dev/sda",
+    "message": "Reallocated sectors: 8",
+    "priority": 2,
+    "metadata": {"event_type": "smart.reallocated"},
+    "created_at": "2026-12-03T20:10:25",
+    "updated_at": "2026-12-03T20:10:25",
+    "is_read": False,
+}
+
+
+def notification_page(*items: dict[str, Any], total: int | None = None) -> Answer:
+    return Answer(
+        200,
+        {
+            "notifications": list(items),
+            "total": len(items) if total is None else total,
+            "unread_count": 0,
+        },
+    )
 
 
 GOOD_RAID: dict[str, Any] = {
@@ -889,6 +1025,25 @@ async def test_wrong_power_status_is_a_reply_error(
         (Answer(200, {"devices": [GOOD_SMART | {"last_self_test": [1234]}]}), "smart"),
         (Answer(200, {"devices": [GOOD_SMART | {"serial": None}]}), "smart"),
         (Answer(200, {"devices": None}), "smart"),
+        (notification_page(GOOD_NOTIFICATION | {"notification_type": "fatal"}), "note"),
+        (notification_page(GOOD_NOTIFICATION | {"priority": 4}), "note"),
+        (notification_page(GOOD_NOTIFICATION | {"metadata": ["smart"]}), "note"),
+        (
+            notification_page(GOOD_NOTIFICATION | {"metadata": {"event_type": 5}}),
+            "note",
+        ),
+        (notification_page(GOOD_NOTIFICATION | {"title": "x" * 10_000}), "note"),
+        (notification_page(GOOD_NOTIFICATION | {"message": None}), "note"),
+        (notification_page(GOOD_NOTIFICATION | {"is_read": "no"}), "note"),
+        (notification_page(GOOD_NOTIFICATION | {"id": -1}), "note"),
+        (
+            notification_page(*[GOOD_NOTIFICATION] * (NOTIFICATION_PAGE_SIZE + 1)),
+            "note",
+        ),
+        (
+            Answer(200, {"notifications": [], "total": "many", "unread_count": 0}),
+            "note",
+        ),
     ],
     indirect=["fake"],
 )
@@ -906,6 +1061,7 @@ async def test_wrong_shapes_of_other_answers_are_reply_errors(
         "raid": client.raid_status,
         "storage": client.storage,
         "smart": client.smart_status,
+        "note": client.notifications,
     }
     with pytest.raises(BaluHostReplyError):
         await calls[read]()
@@ -927,6 +1083,47 @@ async def test_raid_status_is_lower_case(
     (md0,) = await fake_client(http, fake).raid_status()
     assert md0.status == "degraded"
     assert md0.resync_progress == 0
+
+
+@pytest.mark.parametrize(
+    "fake",
+    [
+        notification_page(
+            *(GOOD_NOTIFICATION | {"id": index} for index in range(1, 101)),
+            total=10**9,
+        )
+    ],
+    indirect=True,
+)
+async def test_endless_notification_pages_stop_at_the_bound(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    listing = await fake_client(http, fake).notifications()
+    assert fake.requests == [NOTIFICATIONS_PATH] * MAX_NOTIFICATION_PAGES
+    assert not listing.complete
+    # Every page was the same: each notification is there once.
+    assert len(listing.notifications) == 100
+
+
+@pytest.mark.parametrize(
+    "fake",
+    [
+        notification_page(
+            *(
+                GOOD_NOTIFICATION | {"id": index, "message": "m" * MAX_LONG_TEXT * 2}
+                for index in range(1, 101)
+            )
+        )
+    ],
+    indirect=True,
+)
+async def test_a_page_of_long_notifications_is_read(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    assert len(json.dumps(fake.answer.body)) > MAX_REPLY_BYTES
+    listing = await fake_client(http, fake).notifications()
+    assert len(listing.notifications) == 100
+    assert {len(item.message) for item in listing.notifications} == {MAX_LONG_TEXT}
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ import asyncio
 from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from http import HTTPStatus
 import json
@@ -57,6 +57,7 @@ SOFT_SLEEP_PATH: Final = "/api/system/sleep/soft"
 WAKE_PATH: Final = "/api/system/sleep/wake"
 SUSPEND_PATH: Final = "/api/system/sleep/suspend"
 PRESENCE_PATH: Final = "/api/system/sleep/presence"
+NOTIFICATIONS_PATH: Final = "/api/notifications"
 RAID_STATUS_PATH: Final = "/api/system/raid/status"
 STORAGE_PATH: Final = "/api/system/storage"
 SMART_STATUS_PATH: Final = "/api/system/smart/status"
@@ -76,6 +77,7 @@ WAKE_SAFE_PREFIXES: Final = (
 # the NAS awake a little longer. Exact paths: a prefix would also admit the
 # disk-waking /api/system/storage/aggregated.
 AWAKE_ONLY_PATHS: Final = (
+    NOTIFICATIONS_PATH,
     RAID_STATUS_PATH,
     STORAGE_PATH,
     SMART_STATUS_PATH,
@@ -96,8 +98,13 @@ NO_WAKE_HEADERS: Final = {"X-Sync-Trigger": "auto"}
 
 # The answers read here are 1-2 kB; a quarter of a megabyte is not BaluHost.
 MAX_REPLY_BYTES: Final = 256 * 1024
+# Except a page of notifications, whose messages have no limit at the NAS.
+MAX_PAGE_REPLY_BYTES: Final = 1024 * 1024
 # Longest text field accepted from the NAS (a disk, a CPU model, a time).
 MAX_TEXT: Final = 256
+# Longest free text kept from the NAS (a notification's message, release
+# notes, an error): longer ones are cut here, not refused.
+MAX_LONG_TEXT: Final = 2000
 # Largest whole number accepted (bytes, seconds, counts): what a 64-bit NAS
 # can count; JSON allows thousands of digits.
 MAX_INTEGER: Final = 2**63 - 1
@@ -110,6 +117,13 @@ SUSPEND_ANSWER_TIMEOUT: Final = 5.0
 # The power demand BaluHost registers for soft sleep: read from the database
 # by every worker, unlike the sleep state, which each worker keeps for itself.
 SLEEP_MODE_DEMAND: Final = "sleep_mode"
+
+# Notifications come in pages of at most 100 (BaluHost's limit). Every page is
+# a request that keeps the NAS awake, so a listing stops after this many.
+NOTIFICATION_PAGE_SIZE: Final = 100
+MAX_NOTIFICATION_PAGES: Final = 5
+# BaluHost's notification priorities run from 0 (low) to 3 (critical).
+MAX_PRIORITY: Final = 3
 
 # How BaluPi introduces itself in presence heartbeats (web, mobile or desktop).
 PRESENCE_CLIENT_TYPE: Final = "desktop"
@@ -201,6 +215,14 @@ class MonitoringKind(StrEnum):
     NETWORK = "network"
     DISK_IO = "disk-io"
     UPTIME = "uptime"
+
+
+class NotificationType(StrEnum):
+    """How serious a notification is."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
 
 
 class KeyCheck(StrEnum):
@@ -372,6 +394,42 @@ class PresenceAck:
 
 
 @dataclass(frozen=True, slots=True)
+class Notification:
+    """One notification as the NAS keeps it for the key's user."""
+
+    id: int
+    created_at: datetime
+    # Moves when the notification is read, dismissed, snoozed or restored.
+    updated_at: datetime
+    # raid, smart, backup, system... or the name of a plugin.
+    category: str
+    notification_type: NotificationType
+    priority: int
+    # German, as the NAS writes them; the message is cut to MAX_LONG_TEXT.
+    title: str
+    message: str
+    # The stable key of what happened (raid.degraded, backup.completed...);
+    # None for notifications made by hand.
+    event_type: str | None
+    is_read: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationList:
+    """The notifications of one listing, newest first.
+
+    ``total`` is how many the NAS has for the listing, ``unread_count`` how
+    many of all the user's are unread. ``complete`` is False when the listing
+    stopped after MAX_NOTIFICATION_PAGES pages: older ones are missing.
+    """
+
+    notifications: tuple[Notification, ...]
+    total: int
+    unread_count: int
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
 class RaidDevice:
     """One member of a RAID array."""
 
@@ -516,6 +574,13 @@ class _Fields:
             self._bad(key, "present")
         return value
 
+    def long_text(self, key: str) -> str:
+        """Return free text, cut to MAX_LONG_TEXT characters."""
+        value = self._get(key, optional=False)
+        if not isinstance(value, str):
+            self._bad(key, "a text")
+        return _cut(value)
+
     def choice[E: StrEnum](self, key: str, kind: type[E]) -> E:
         value = self.text(key)
         try:
@@ -594,6 +659,13 @@ class _Fields:
         }
 
 
+def _cut(text: str) -> str:
+    """Return ``text`` cut to MAX_LONG_TEXT characters, marked where cut."""
+    if len(text) <= MAX_LONG_TEXT:
+        return text
+    return text[: MAX_LONG_TEXT - 1] + "…"
+
+
 def _refuse_constant(name: str) -> NoReturn:
     """Refuse NaN and Infinity, which Python's json accepts and JSON does not."""
     raise ValueError(f"{name} is not JSON")
@@ -619,18 +691,20 @@ def _detail(raw: bytes) -> str:
     return ""
 
 
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
-    """Read a reply whole; None once it is (or says it is) over MAX_REPLY_BYTES.
+async def _read_capped(
+    response: aiohttp.ClientResponse, max_bytes: int
+) -> bytes | None:
+    """Read a reply whole; None once it is (or says it is) over ``max_bytes``.
 
     Reading stops at the first chunk past the cap (the connection is then
     closed), so a huge reply is never held.
     """
-    if (response.content_length or 0) > MAX_REPLY_BYTES:
+    if (response.content_length or 0) > max_bytes:
         return None
     body = bytearray()
     async for chunk in response.content.iter_any():
         body += chunk
-        if len(body) > MAX_REPLY_BYTES:
+        if len(body) > max_bytes:
             return None
     return bytes(body)
 
@@ -775,6 +849,35 @@ def _parse_uptime(body: _Fields) -> UptimeReading:
         server_start_time=body.timestamp("server_start_time"),
         system_boot_time=body.timestamp("system_boot_time"),
     )
+
+
+def _parse_notification(body: _Fields) -> Notification:
+    metadata = body.optional_child("metadata")
+    return Notification(
+        id=body.integer("id"),
+        created_at=body.timestamp("created_at"),
+        updated_at=body.timestamp("updated_at"),
+        category=body.text("category"),
+        notification_type=body.choice("notification_type", NotificationType),
+        priority=body.integer("priority", maximum=MAX_PRIORITY),
+        title=body.text("title"),
+        message=body.long_text("message"),
+        event_type=None if metadata is None else metadata.optional_text("event_type"),
+        is_read=body.flag("is_read"),
+    )
+
+
+def _notifications_cursor(updated_after: datetime) -> str:
+    """Return ``updated_after`` as BaluHost's ``updated_after`` must be given.
+
+    In UTC without fractions, one second early: on SQLite the NAS compares
+    its stamps (whole seconds, no offset) with the value as text, so a stamp
+    in the very second given would not match, and an offset would be ignored.
+    """
+    if updated_after.tzinfo is None:
+        raise ValueError("updated_after needs a time zone")
+    cursor = updated_after.astimezone(UTC) - timedelta(seconds=1)
+    return cursor.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_raid(body: _Fields) -> tuple[RaidArray, ...]:
@@ -928,6 +1031,62 @@ class BaluHostClient:
 
     # --- awake-only reads: not whitelisted, only while the NAS is awake -----
 
+    async def notifications(
+        self, updated_after: datetime | None = None
+    ) -> NotificationList:
+        """Return the notifications the key's user sees, newest first.
+
+        Awake-only read, of one request per 100 notifications and at most
+        MAX_NOTIFICATION_PAGES. Listing marks nothing read. A non-admin user
+        sees system notifications only for the categories the admin routed to
+        them, and only those created after that.
+
+        With ``updated_after``, only those created or changed (read, dismissed,
+        snoozed, restored) since then, and some of the second before: the NAS
+        stamps changes to the second, so the caller passes the latest
+        ``updated_at`` it has seen and drops what it has already, by ``id``
+        and ``updated_at``.
+        """
+        params = {"page_size": str(NOTIFICATION_PAGE_SIZE)}
+        if updated_after is not None:
+            params["updated_after"] = _notifications_cursor(updated_after)
+        found: dict[int, Notification] = {}
+        for page in range(1, MAX_NOTIFICATION_PAGES + 1):
+            body = await self._read(
+                NOTIFICATIONS_PATH,
+                params=params | {"page": str(page)},
+                max_bytes=MAX_PAGE_REPLY_BYTES,
+            )
+            items = body.items("notifications")
+            if len(items) > NOTIFICATION_PAGE_SIZE:
+                raise BaluHostReplyError(
+                    f"page of more than {NOTIFICATION_PAGE_SIZE} notifications",
+                    what=f"GET {NOTIFICATIONS_PATH}",
+                )
+            total = body.integer("total")
+            for item in map(_parse_notification, items):
+                # A notification arriving meanwhile shifts the pages by one.
+                found.setdefault(item.id, item)
+            complete = (
+                len(items) < NOTIFICATION_PAGE_SIZE
+                or page * NOTIFICATION_PAGE_SIZE >= total
+            )
+            if complete:
+                break
+        return NotificationList(
+            # The NAS orders by creation only, to the second.
+            notifications=tuple(
+                sorted(
+                    found.values(),
+                    key=lambda item: (item.created_at, item.id),
+                    reverse=True,
+                )
+            ),
+            total=total,
+            unread_count=body.integer("unread_count"),
+            complete=complete,
+        )
+
     async def raid_status(self) -> tuple[RaidArray, ...]:
         """Return the RAID arrays and the state of their members.
 
@@ -1004,7 +1163,11 @@ class BaluHostClient:
 
     @overload
     async def _read(
-        self, path: str, *, params: dict[str, str] | None = None
+        self,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        max_bytes: int = MAX_REPLY_BYTES,
     ) -> _Fields: ...
     @overload
     async def _read(
@@ -1012,6 +1175,7 @@ class BaluHostClient:
         path: str,
         *,
         params: dict[str, str] | None = None,
+        max_bytes: int = MAX_REPLY_BYTES,
         no_data: HTTPStatus,
     ) -> _Fields | None: ...
     async def _read(
@@ -1019,10 +1183,13 @@ class BaluHostClient:
         path: str,
         *,
         params: dict[str, str] | None = None,
+        max_bytes: int = MAX_REPLY_BYTES,
         no_data: HTTPStatus | None = None,
     ) -> _Fields | None:
         """GET a JSON object without waking the NAS; None for ``no_data``."""
-        body = await self._read_json(path, params=params, no_data=no_data)
+        body = await self._read_json(
+            path, params=params, max_bytes=max_bytes, no_data=no_data
+        )
         return None if body is _NO_DATA else _Fields(body, f"GET {path}")
 
     async def _read_json(
@@ -1030,6 +1197,7 @@ class BaluHostClient:
         path: str,
         *,
         params: dict[str, str] | None = None,
+        max_bytes: int = MAX_REPLY_BYTES,
         no_data: HTTPStatus | None = None,
     ) -> Any:
         """GET any JSON without waking the NAS; _NO_DATA for ``no_data``.
@@ -1042,7 +1210,9 @@ class BaluHostClient:
         ):
             raise ValueError(f"GET {path} could wake the NAS; reads must not")
         what = f"GET {path}"
-        reply = await self._send("GET", path, headers=NO_WAKE_HEADERS, params=params)
+        reply = await self._send(
+            "GET", path, headers=NO_WAKE_HEADERS, params=params, max_bytes=max_bytes
+        )
         if reply.status == no_data:
             return _NO_DATA
         if reply.status != HTTPStatus.OK:
@@ -1112,6 +1282,7 @@ class BaluHostClient:
         params: dict[str, str] | None = None,
         payload: dict[str, Any] | None = None,
         answer_timeout: float | None = None,
+        max_bytes: int = MAX_REPLY_BYTES,
     ) -> _Reply:
         """Send one request; network trouble becomes a connection error.
 
@@ -1142,7 +1313,7 @@ class BaluHostClient:
                 ) as response,
             ):
                 status = response.status
-                raw = await _read_capped(response)
+                raw = await _read_capped(response, max_bytes)
         except aiohttp.SocketTimeoutError as err:
             if answer_timeout is not None and status is None:
                 raise _NoAnswerError from err
@@ -1164,7 +1335,7 @@ class BaluHostClient:
         if raw is None:
             if status == HTTPStatus.OK:
                 raise BaluHostReplyError(
-                    f"answer larger than {MAX_REPLY_BYTES} bytes", what=what
+                    f"answer larger than {max_bytes} bytes", what=what
                 )
             raw = b""  # an error's status is enough; its text is not quoted
         return _Reply(status, raw)
