@@ -352,6 +352,14 @@ class BaluHostAdmin:
         assert status == 201, body
         assert body["status"] == "completed", body
 
+    async def run_scheduler(self, name: str) -> None:
+        """Ask for a run of a scheduler now (its last run is then ``requested``).
+
+        The dev backend has no scheduler worker that would carry it out.
+        """
+        status, body = await self.request("POST", f"/api/schedulers/{name}/run-now")
+        assert status == 200, body
+
     async def notify(self, user_id: int | None, **fields: Any) -> dict[str, Any]:
         """Create a notification for a user (None: for the admins); return it.
 

@@ -43,6 +43,7 @@ from custom_components.balupi.baluhost import (
     RaidArray,
     RaidDevice,
     ScheduleMode,
+    SchedulerRunStatus,
     SleepSchedule,
     SleepState,
     SuspendOutcome,
@@ -173,6 +174,7 @@ async def awake_only_reads(client: BaluHostClient) -> None:
     """Call every awake-only read except the disk reads."""
     await client.notifications()
     await client.notifications(updated_after=datetime.now(UTC))
+    await client.schedulers()
     await client.raid_status()
     await client.storage()
 
@@ -672,6 +674,29 @@ async def test_notifications_changed_since(
         await client.notifications(updated_after=naive)
 
 
+async def test_schedulers(user: User, baluhost_admin: BaluHostAdmin) -> None:
+    await baluhost_admin.run_scheduler("backup")
+    asked = datetime.now(UTC)
+
+    schedulers = {item.name: item for item in await user.client.schedulers()}
+
+    assert {"backup", "raid_scrub", "smart_scan", "sync_check"} <= set(schedulers)
+    backup = schedulers["backup"]
+    assert (backup.display_name, backup.interval_seconds) == ("Auto Backup", 86400)
+    assert not backup.is_enabled
+    assert not backup.is_running
+    # Asked for, and never carried out: the dev backend has no worker.
+    assert backup.last_status is SchedulerRunStatus.REQUESTED
+    assert backup.last_run_at is not None
+    assert abs(backup.last_run_at - asked) < timedelta(seconds=5)
+    assert backup.last_error is None
+    sync_check = schedulers["sync_check"]
+    assert sync_check.is_enabled
+    assert sync_check.interval_seconds == 300
+    assert sync_check.last_status is None
+    assert sync_check.next_run_at is None
+
+
 # --- faults the real backend does not produce ---------------------------------
 
 
@@ -765,6 +790,23 @@ def notification_page(*items: dict[str, Any], total: int | None = None) -> Answe
             "unread_count": 0,
         },
     )
+
+
+GOOD_SCHEDULER: dict[str, Any] = {
+    "name": "backup",
+    "display_name": "Auto Backup",
+    "is_running": False,
+    "is_enabled": True,
+    "interval_seconds": 86400,
+    "last_run_at": "2026-12-03T03:00:00",
+    "next_run_at": "2026-12-04T03:00:00",
+    "last_status": "failed",
+    "last_error": "No space left on device",
+}
+
+
+def schedulers_with(**changes: Any) -> Answer:
+    return Answer(200, {"schedulers": [GOOD_SCHEDULER | changes]})
 
 
 GOOD_RAID: dict[str, Any] = {
@@ -1044,6 +1086,12 @@ async def test_wrong_power_status_is_a_reply_error(
             Answer(200, {"notifications": [], "total": "many", "unread_count": 0}),
             "note",
         ),
+        (schedulers_with(last_status="ok"), "sched"),
+        (schedulers_with(interval_seconds="1d"), "sched"),
+        (schedulers_with(last_run_at="03:00"), "sched"),
+        (schedulers_with(last_error=28), "sched"),
+        (schedulers_with(display_name=None), "sched"),
+        (Answer(200, {"schedulers": GOOD_SCHEDULER}), "sched"),
     ],
     indirect=["fake"],
 )
@@ -1062,6 +1110,7 @@ async def test_wrong_shapes_of_other_answers_are_reply_errors(
         "storage": client.storage,
         "smart": client.smart_status,
         "note": client.notifications,
+        "sched": client.schedulers,
     }
     with pytest.raises(BaluHostReplyError):
         await calls[read]()
@@ -1124,6 +1173,18 @@ async def test_a_page_of_long_notifications_is_read(
     listing = await fake_client(http, fake).notifications()
     assert len(listing.notifications) == 100
     assert {len(item.message) for item in listing.notifications} == {MAX_LONG_TEXT}
+
+
+@pytest.mark.parametrize(
+    "fake", [schedulers_with(last_error=HOSTILE_TEXT)], indirect=True
+)
+async def test_a_scheduler_error_is_cut(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    (backup,) = await fake_client(http, fake).schedulers()
+    assert backup.last_status is SchedulerRunStatus.FAILED
+    assert backup.last_error == HOSTILE_TEXT[: MAX_LONG_TEXT - 1] + "…"
+    assert backup.next_run_at == datetime(2026, 12, 4, 3, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

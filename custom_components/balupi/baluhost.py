@@ -58,6 +58,7 @@ WAKE_PATH: Final = "/api/system/sleep/wake"
 SUSPEND_PATH: Final = "/api/system/sleep/suspend"
 PRESENCE_PATH: Final = "/api/system/sleep/presence"
 NOTIFICATIONS_PATH: Final = "/api/notifications"
+SCHEDULERS_PATH: Final = "/api/schedulers/"
 RAID_STATUS_PATH: Final = "/api/system/raid/status"
 STORAGE_PATH: Final = "/api/system/storage"
 SMART_STATUS_PATH: Final = "/api/system/smart/status"
@@ -78,6 +79,7 @@ WAKE_SAFE_PREFIXES: Final = (
 # disk-waking /api/system/storage/aggregated.
 AWAKE_ONLY_PATHS: Final = (
     NOTIFICATIONS_PATH,
+    SCHEDULERS_PATH,
     RAID_STATUS_PATH,
     STORAGE_PATH,
     SMART_STATUS_PATH,
@@ -223,6 +225,16 @@ class NotificationType(StrEnum):
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
+
+
+class SchedulerRunStatus(StrEnum):
+    """How a scheduler's last run went (``requested``: not started yet)."""
+
+    REQUESTED = "requested"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class KeyCheck(StrEnum):
@@ -430,6 +442,23 @@ class NotificationList:
 
 
 @dataclass(frozen=True, slots=True)
+class Scheduler:
+    """One of the NAS's periodic jobs (backup, RAID scrub, SMART scan...)."""
+
+    name: str
+    display_name: str
+    is_enabled: bool
+    is_running: bool
+    interval_seconds: int
+    last_run_at: datetime | None
+    # None when the NAS cannot tell (no run yet, or its worker is down).
+    next_run_at: datetime | None
+    last_status: SchedulerRunStatus | None
+    # Cut to MAX_LONG_TEXT.
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class RaidDevice:
     """One member of a RAID array."""
 
@@ -574,15 +603,31 @@ class _Fields:
             self._bad(key, "present")
         return value
 
-    def long_text(self, key: str) -> str:
+    def optional_long_text(self, key: str) -> str | None:
         """Return free text, cut to MAX_LONG_TEXT characters."""
-        value = self._get(key, optional=False)
+        value = self._get(key, optional=True)
+        if value is None:
+            return None
         if not isinstance(value, str):
             self._bad(key, "a text")
         return _cut(value)
 
+    def long_text(self, key: str) -> str:
+        value = self.optional_long_text(key)
+        if value is None:
+            self._bad(key, "present")
+        return value
+
     def choice[E: StrEnum](self, key: str, kind: type[E]) -> E:
-        value = self.text(key)
+        value = self.optional_choice(key, kind)
+        if value is None:
+            self._bad(key, "present")
+        return value
+
+    def optional_choice[E: StrEnum](self, key: str, kind: type[E]) -> E | None:
+        value = self.optional_text(key)
+        if value is None:
+            return None
         try:
             return kind(value)
         except ValueError:
@@ -880,6 +925,20 @@ def _notifications_cursor(updated_after: datetime) -> str:
     return cursor.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _parse_scheduler(body: _Fields) -> Scheduler:
+    return Scheduler(
+        name=body.text("name"),
+        display_name=body.text("display_name"),
+        is_enabled=body.flag("is_enabled"),
+        is_running=body.flag("is_running"),
+        interval_seconds=body.integer("interval_seconds"),
+        last_run_at=body.optional_timestamp("last_run_at"),
+        next_run_at=body.optional_timestamp("next_run_at"),
+        last_status=body.optional_choice("last_status", SchedulerRunStatus),
+        last_error=body.optional_long_text("last_error"),
+    )
+
+
 def _parse_raid(body: _Fields) -> tuple[RaidArray, ...]:
     return tuple(
         RaidArray(
@@ -1086,6 +1145,16 @@ class BaluHostClient:
             unread_count=body.integer("unread_count"),
             complete=complete,
         )
+
+    async def schedulers(self) -> tuple[Scheduler, ...]:
+        """Return the NAS's periodic jobs and how their last runs went.
+
+        Awake-only read, from the NAS's database. For a non-admin user too:
+        the backup scheduler's last run is how such a user learns the last
+        backup's result.
+        """
+        body = await self._read(SCHEDULERS_PATH)
+        return tuple(map(_parse_scheduler, body.items("schedulers")))
 
     async def raid_status(self) -> tuple[RaidArray, ...]:
         """Return the RAID arrays and the state of their members.
