@@ -28,6 +28,7 @@ from custom_components.balupi.baluhost import (
     MAX_REPLY_BYTES,
     NOTIFICATION_PAGE_SIZE,
     NOTIFICATIONS_PATH,
+    UPDATE_PROGRESS_PATH,
     WAKE_SAFE_PREFIXES,
     BaluHostAuthError,
     BaluHostClient,
@@ -35,6 +36,7 @@ from custom_components.balupi.baluhost import (
     BaluHostError,
     BaluHostPermissionError,
     BaluHostReplyError,
+    BaluHostUpdateRefusedError,
     CpuReading,
     DiskIoReading,
     KeyCheck,
@@ -47,6 +49,10 @@ from custom_components.balupi.baluhost import (
     SleepSchedule,
     SleepState,
     SuspendOutcome,
+    UpdateChannel,
+    UpdateCheck,
+    UpdateProgress,
+    UpdateStatus,
     UptimeReading,
     async_tcp_probe,
 )
@@ -73,6 +79,10 @@ MADE_UP_KEY = "balu_" + "Zz9" * 13 + "x"
 CLIENT_ID = "balupi-test-0001"
 SECRET = "handshake-secret-" + "s" * 31
 PROBE_TIMEOUT = 1.0
+# An update ID the NAS never gave.
+UNKNOWN_UPDATE = 999_999
+# The dev backend's pretended update takes about 12 s.
+UPDATE_TIMEOUT = 60
 
 
 def backend_whitelist() -> tuple[str, ...]:
@@ -175,6 +185,10 @@ async def awake_only_reads(client: BaluHostClient) -> None:
     await client.notifications()
     await client.notifications(updated_after=datetime.now(UTC))
     await client.schedulers()
+    await client.version()
+    await client.update_check()
+    await client.update_current()
+    await client.update_progress(UNKNOWN_UPDATE)
     await client.raid_status()
     await client.storage()
 
@@ -263,9 +277,9 @@ async def test_awake_only_reads_leave_a_soft_sleeping_nas_asleep(
     await awake_only_reads(client)
 
     sent = request_log.sent[start:]
-    assert {request.path for request in sent} == set(AWAKE_ONLY_PATHS) - set(
-        DISK_READ_PATHS
-    )
+    assert {awake_only_path(request.path) for request in sent} == set(
+        AWAKE_ONLY_PATHS
+    ) - set(DISK_READ_PATHS)
     for request in sent:
         assert request.method == "GET", request
         assert request.headers.get("X-Sync-Trigger") == "auto", request
@@ -276,6 +290,12 @@ async def test_awake_only_reads_leave_a_soft_sleeping_nas_asleep(
         if entry["id"] > entered["id"]
     ]
     assert later == []
+
+
+def awake_only_path(path: str) -> str:
+    """Return the entry of AWAKE_ONLY_PATHS that ``path`` was made from."""
+    progress = UPDATE_PROGRESS_PATH.format(update_id=UNKNOWN_UPDATE)
+    return UPDATE_PROGRESS_PATH if path == progress else path
 
 
 def test_the_lists_of_reads_match_the_backend() -> None:
@@ -318,6 +338,10 @@ async def test_reads_go_to_whitelisted_paths_without_waking(
         "/api/system/health",
         "/api/system/raid/status/x",
         "/api/system/raid/degrade",
+        "/api/updates/start",
+        "/api/updates/progress/-1",
+        "/api/updates/progress/1/cancel",
+        "/api/notifications/read-all",
     ],
 )
 async def test_a_read_elsewhere_is_refused_before_sending(
@@ -697,6 +721,82 @@ async def test_schedulers(user: User, baluhost_admin: BaluHostAdmin) -> None:
     assert sync_check.next_run_at is None
 
 
+async def test_installed_version_needs_no_key(
+    http: aiohttp.ClientSession, baluhost: BaluHostProcess
+) -> None:
+    version = await BaluHostClient(http, baluhost.url).version()
+    assert version.version == "1.38.0"
+    assert version.commit.startswith("abc1234")  # the dev backend's
+
+
+async def wait_for_update(
+    client: BaluHostClient, update_id: int, *statuses: UpdateStatus
+) -> UpdateProgress:
+    """Wait until an update has one of ``statuses``; return its progress."""
+    deadline = clock.monotonic() + UPDATE_TIMEOUT
+    while True:
+        progress = await client.update_progress(update_id)
+        assert progress is not None
+        if progress.status in statuses:
+            return progress
+        assert clock.monotonic() < deadline, progress
+        await asyncio.sleep(0.2)
+
+
+async def test_an_update_from_check_to_restart(
+    http: aiohttp.ClientSession,
+    baluhost_factory: Callable[..., Awaitable[BaluHostProcess]],
+) -> None:
+    # A backend of its own: the update below never ends (see there).
+    nas = await baluhost_factory()
+    client = BaluHostClient(http, nas.url, nas.apikey, timeout=10)
+    admin = BaluHostAdmin(http, nas)
+    _, key = await admin.create_api_key(await admin.create_user())
+    user = BaluHostClient(http, nas.url, key, timeout=10)
+
+    # The dev backend pretends that the next minor version is out.
+    check = await client.update_check()
+    assert check == UpdateCheck(
+        update_available=True,
+        installed_version="1.38.0",
+        latest_version="1.39.0",
+        can_update=True,
+        blockers=(),
+        channel=UpdateChannel.STABLE,
+        release_notes="- Added self-update functionality\n"
+        "- Improved performance for large file operations\n"
+        "- Fixed WebSocket reconnection issues",
+    )
+    with pytest.raises(BaluHostPermissionError) as err:
+        await user.update_check()
+    assert err.value.permission == "Admin"
+    assert await client.update_current() is None
+    assert await client.update_progress(UNKNOWN_UPDATE) is None
+
+    update_id = await client.update_start()
+
+    running = await wait_for_update(
+        client, update_id, UpdateStatus.DOWNLOADING, UpdateStatus.INSTALLING
+    )
+    assert 0 < running.progress_percent < 100
+    assert running.current_step
+    current = await client.update_current()
+    assert current is not None
+    assert current.update_id == update_id
+    # One update at a time.
+    with pytest.raises(BaluHostUpdateRefusedError) as refused:
+        await client.update_start()
+    assert refused.value.blockers == (f"Update already in progress (ID: {update_id})",)
+    assert not (await client.update_check()).can_update
+
+    # The pretended restart is the last step the dev backend gets through: on
+    # SQLite, marking the update completed fails (it subtracts a time without
+    # a zone from one with), and the update stays where it is.
+    restarting = await wait_for_update(client, update_id, UpdateStatus.RESTARTING)
+    assert restarting.error_message is None
+    assert 0 < restarting.progress_percent < 100
+
+
 # --- faults the real backend does not produce ---------------------------------
 
 
@@ -807,6 +907,32 @@ GOOD_SCHEDULER: dict[str, Any] = {
 
 def schedulers_with(**changes: Any) -> Answer:
     return Answer(200, {"schedulers": [GOOD_SCHEDULER | changes]})
+
+
+VERSION: dict[str, Any] = {"version": "1.38.0", "commit": "8da10dd" + "0" * 33}
+GOOD_CHECK: dict[str, Any] = {
+    "update_available": True,
+    "current_version": VERSION,
+    "latest_version": VERSION | {"version": "1.39.0"},
+    "changelog": [
+        {"version": "1.38.1", "changes": ["Older"], "body_markdown": None},
+        {"version": "1.39.0", "changes": ["Newer"], "body_markdown": "## 1.39"},
+    ],
+    "channel": "stable",
+    "blockers": [],
+    "can_update": True,
+}
+GOOD_PROGRESS: dict[str, Any] = {
+    "update_id": 3,
+    "status": "failed",
+    "progress_percent": 80,
+    "current_step": "Health check...",
+    "error_message": "Health check failed: baluhost-webdav",
+}
+
+
+def check_with(**changes: Any) -> Answer:
+    return Answer(200, GOOD_CHECK | changes)
 
 
 GOOD_RAID: dict[str, Any] = {
@@ -1092,6 +1218,17 @@ async def test_wrong_power_status_is_a_reply_error(
         (schedulers_with(last_error=28), "sched"),
         (schedulers_with(display_name=None), "sched"),
         (Answer(200, {"schedulers": GOOD_SCHEDULER}), "sched"),
+        (Answer(200, {"version": 138, "commit": "abc"}), "version"),
+        (check_with(channel="nightly"), "check"),
+        (check_with(latest_version="1.39.0"), "check"),
+        (check_with(blockers="RAID rebuild"), "check"),
+        (check_with(changelog=[{"version": "1.39.0", "changes": "all"}]), "check"),
+        (Answer(200, GOOD_PROGRESS | {"status": "exploded"}), "progress"),
+        (Answer(200, GOOD_PROGRESS | {"progress_percent": 101}), "progress"),
+        (Answer(200, GOOD_PROGRESS | {"update_id": "3"}), "progress"),
+        (Answer(200, [GOOD_PROGRESS]), "current"),
+        (Answer(200, {"success": True, "update_id": None}), "start"),
+        (Answer(409, {"detail": "Update blocked"}), "start"),
     ],
     indirect=["fake"],
 )
@@ -1111,6 +1248,11 @@ async def test_wrong_shapes_of_other_answers_are_reply_errors(
         "smart": client.smart_status,
         "note": client.notifications,
         "sched": client.schedulers,
+        "version": client.version,
+        "check": client.update_check,
+        "progress": lambda: client.update_progress(3),
+        "current": client.update_current,
+        "start": client.update_start,
     }
     with pytest.raises(BaluHostReplyError):
         await calls[read]()
@@ -1185,6 +1327,68 @@ async def test_a_scheduler_error_is_cut(
     assert backup.last_status is SchedulerRunStatus.FAILED
     assert backup.last_error == HOSTILE_TEXT[: MAX_LONG_TEXT - 1] + "…"
     assert backup.next_run_at == datetime(2026, 12, 4, 3, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("fake", "notes"),
+    [
+        (check_with(), "## 1.39"),
+        (check_with(changelog=[]), None),
+        (check_with(update_available=False, latest_version=None), None),
+        (
+            check_with(changelog=[{"version": "1.39.0", "changes": [HOSTILE_TEXT]}]),
+            ("- " + HOSTILE_TEXT)[: MAX_LONG_TEXT - 1] + "…",
+        ),
+    ],
+    ids=["markdown", "no-changelog", "no-update", "long"],
+    indirect=["fake"],
+)
+async def test_release_notes_are_those_of_the_latest(
+    http: aiohttp.ClientSession, fake: FakeNas, notes: str | None
+) -> None:
+    assert (await fake_client(http, fake).update_check()).release_notes == notes
+
+
+@pytest.mark.parametrize(
+    "fake",
+    [
+        Answer(
+            409,
+            {"detail": {"message": HOSTILE_TEXT, "blockers": ["RAID rebuild running"]}},
+        ),
+        Answer(200, {"success": False, "message": HOSTILE_TEXT, "blockers": []}),
+    ],
+    ids=["blocked", "nothing-to-update"],
+    indirect=True,
+)
+async def test_a_refused_update_says_why(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    with pytest.raises(BaluHostUpdateRefusedError) as err:
+        await fake_client(http, fake).update_start("1.39.0")
+    message = str(err.value)
+    assert len(message) < 300, len(message)
+    assert message.isprintable(), message
+    assert MADE_UP_KEY not in message
+    assert "expired" not in err.value.reason
+    if fake.answer.status == 409:
+        assert err.value.blockers == ("RAID rebuild running",)
+    else:
+        assert err.value.blockers == ()
+
+
+@pytest.mark.parametrize("fake", [Answer(200, GOOD_PROGRESS)], indirect=True)
+async def test_a_failed_update_says_why(
+    http: aiohttp.ClientSession, fake: FakeNas
+) -> None:
+    progress = await fake_client(http, fake).update_progress(3)
+    assert progress == UpdateProgress(
+        update_id=3,
+        status=UpdateStatus.FAILED,
+        progress_percent=80,
+        current_step="Health check...",
+        error_message="Health check failed: baluhost-webdav",
+    )
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,11 @@ SCHEDULERS_PATH: Final = "/api/schedulers/"
 RAID_STATUS_PATH: Final = "/api/system/raid/status"
 STORAGE_PATH: Final = "/api/system/storage"
 SMART_STATUS_PATH: Final = "/api/system/smart/status"
+UPDATE_VERSION_PATH: Final = "/api/updates/version"
+UPDATE_CHECK_PATH: Final = "/api/updates/check"
+UPDATE_PROGRESS_PATH: Final = "/api/updates/progress/{update_id}"
+UPDATE_CURRENT_PATH: Final = "/api/updates/current"
+UPDATE_START_PATH: Final = "/api/updates/start"
 
 # The prefixes of BaluHost's auto-wake whitelist that the reads rely on (a
 # subset of _WAKE_WHITELIST_PREFIXES in app/middleware/sleep_auto_wake.py,
@@ -83,12 +88,21 @@ AWAKE_ONLY_PATHS: Final = (
     RAID_STATUS_PATH,
     STORAGE_PATH,
     SMART_STATUS_PATH,
+    UPDATE_VERSION_PATH,
+    UPDATE_CHECK_PATH,
+    UPDATE_PROGRESS_PATH,
+    UPDATE_CURRENT_PATH,
 )
 # The awake-only reads that run smartctl, which spins sleeping disks up whatever
 # the header says (as would /api/system/health and /api/system/storage/
 # aggregated|breakdown, which this client never reads).
 DISK_READ_PATHS: Final = (SMART_STATUS_PATH,)
-_AWAKE_ONLY: Final = re.compile("|".join(map(re.escape, AWAKE_ONLY_PATHS)))
+_AWAKE_ONLY: Final = re.compile(
+    "|".join(
+        re.escape(path).replace(re.escape("{update_id}"), "[0-9]{1,18}")
+        for path in AWAKE_ONLY_PATHS
+    )
+)
 
 # Letters, digits, '_' and '-' between slashes only: no '.', '%', '?' or '#'
 # that a URL library or the server could turn into another path after the
@@ -183,6 +197,25 @@ class BaluHostPermissionError(BaluHostError):
         self.permission = permission
 
 
+class BaluHostUpdateRefusedError(BaluHostError):
+    """The NAS did not start an update; ``blockers`` says what stands in the way.
+
+    E.g. an update under way; empty when the NAS had no update to install.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        blockers: tuple[str, ...],
+        what: str = "",
+        quote: str = "",
+    ) -> None:
+        """Describe a refused update and what blocks it."""
+        super().__init__(reason, what=what, quote=quote)
+        self.blockers = blockers
+
+
 class _NoAnswerError(Exception):
     """A request went out and no answer started within its answer timeout."""
 
@@ -234,6 +267,31 @@ class SchedulerRunStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class UpdateChannel(StrEnum):
+    """Which releases the NAS updates to."""
+
+    STABLE = "stable"
+    UNSTABLE = "unstable"
+    DEVELOPMENT = "development"
+
+
+class UpdateStatus(StrEnum):
+    """Where an update of the NAS's software is."""
+
+    PENDING = "pending"
+    CHECKING = "checking"
+    DOWNLOADING = "downloading"
+    BACKING_UP = "backing_up"
+    INSTALLING = "installing"
+    MIGRATING = "migrating"
+    RESTARTING = "restarting"
+    HEALTH_CHECK = "health_check"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
     CANCELLED = "cancelled"
 
 
@@ -459,6 +517,40 @@ class Scheduler:
 
 
 @dataclass(frozen=True, slots=True)
+class BaluHostVersion:
+    """The BaluHost software installed on the NAS."""
+
+    version: str
+    commit: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateCheck:
+    """Whether a newer BaluHost is out, and whether the NAS could install it."""
+
+    update_available: bool
+    installed_version: str
+    latest_version: str | None
+    # False while an update runs or something else blocks one (``blockers``).
+    can_update: bool
+    blockers: tuple[str, ...]
+    channel: UpdateChannel
+    # Of the latest version, cut to MAX_LONG_TEXT; None without any.
+    release_notes: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProgress:
+    """How far an update of the NAS's software is."""
+
+    update_id: int
+    status: UpdateStatus
+    progress_percent: int
+    current_step: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class RaidDevice:
     """One member of a RAID array."""
 
@@ -662,6 +754,15 @@ class _Fields:
             return time.fromisoformat(value)
         except ValueError:
             self._bad(key, "a time of day")
+
+    def long_texts(self, key: str) -> tuple[str, ...]:
+        """Return a list of free texts, each cut to MAX_LONG_TEXT characters."""
+        value = self._get(key, optional=False)
+        if not isinstance(value, list) or not all(
+            isinstance(item, str) for item in value
+        ):
+            self._bad(key, "a list of texts")
+        return tuple(map(_cut, value))
 
     def texts(self, key: str) -> tuple[str, ...]:
         value = self._get(key, optional=False)
@@ -939,6 +1040,47 @@ def _parse_scheduler(body: _Fields) -> Scheduler:
     )
 
 
+def _parse_version(body: _Fields) -> BaluHostVersion:
+    return BaluHostVersion(version=body.text("version"), commit=body.text("commit"))
+
+
+def _parse_update_check(body: _Fields) -> UpdateCheck:
+    latest = body.optional_child("latest_version")
+    latest_version = None if latest is None else latest.text("version")
+    return UpdateCheck(
+        update_available=body.flag("update_available"),
+        installed_version=body.child("current_version").text("version"),
+        latest_version=latest_version,
+        can_update=body.flag("can_update"),
+        blockers=body.long_texts("blockers"),
+        channel=body.choice("channel", UpdateChannel),
+        release_notes=_release_notes(body.items("changelog"), latest_version),
+    )
+
+
+def _release_notes(changelog: list[_Fields], version: str | None) -> str | None:
+    """Return the notes of ``version`` from a changelog, cut; None without."""
+    entry = next(
+        (entry for entry in changelog if entry.text("version") == version), None
+    )
+    if entry is None:
+        return None
+    notes = entry.optional_long_text("body_markdown")
+    if notes is None:
+        notes = "\n".join(f"- {change}" for change in entry.long_texts("changes"))
+    return _cut(notes)
+
+
+def _parse_update_progress(body: _Fields) -> UpdateProgress:
+    return UpdateProgress(
+        update_id=body.integer("update_id"),
+        status=body.choice("status", UpdateStatus),
+        progress_percent=body.integer("progress_percent", maximum=100),
+        current_step=body.optional_long_text("current_step"),
+        error_message=body.optional_long_text("error_message"),
+    )
+
+
 def _parse_raid(body: _Fields) -> tuple[RaidArray, ...]:
     return tuple(
         RaidArray(
@@ -1181,6 +1323,42 @@ class BaluHostClient:
         """
         return _parse_smart(await self._read(SMART_STATUS_PATH))
 
+    async def version(self) -> BaluHostVersion:
+        """Return the BaluHost version installed on the NAS.
+
+        Awake-only read; the NAS answers it without a key too.
+        """
+        return _parse_version(await self._read(UPDATE_VERSION_PATH))
+
+    async def update_check(self) -> UpdateCheck:
+        """Return whether a newer BaluHost is out (admin only).
+
+        Awake-only read. A real NAS asks GitHub for its releases.
+        """
+        return _parse_update_check(await self._read(UPDATE_CHECK_PATH))
+
+    async def update_progress(self, update_id: int) -> UpdateProgress | None:
+        """Return how far an update is (admin only); None if the NAS has no such.
+
+        Awake-only read. A real NAS restarts itself during an update, so it
+        does not answer for a while (and sends the offline and online
+        handshakes).
+        """
+        body = await self._read(
+            UPDATE_PROGRESS_PATH.format(update_id=update_id),
+            no_data=HTTPStatus.NOT_FOUND,
+        )
+        return None if body is None else _parse_update_progress(body)
+
+    async def update_current(self) -> UpdateProgress | None:
+        """Return how far the update under way is (admin only); None if none is.
+
+        Awake-only read.
+        """
+        what = f"GET {UPDATE_CURRENT_PATH}"
+        body = await self._read_json(UPDATE_CURRENT_PATH)
+        return None if body is None else _parse_update_progress(_Fields(body, what))
+
     # --- actions: explicit, may wake the NAS --------------------------------
 
     async def soft_sleep(self) -> None:
@@ -1208,6 +1386,33 @@ class BaluHostClient:
         except _NoAnswerError:
             return SuspendOutcome.UNDER_WAY
         return SuspendOutcome.RESUMED
+
+    async def update_start(self, target_version: str | None = None) -> int:
+        """Start updating the NAS's software (admin only); return the update's ID.
+
+        BaluHost 1.38 installs the latest version whatever ``target_version``
+        says. It backs its database up first and restarts itself on the way.
+        Raises BaluHostUpdateRefusedError when it starts nothing.
+        """
+        what = f"POST {UPDATE_START_PATH}"
+        payload = {} if target_version is None else {"target_version": target_version}
+        reply = await self._send("POST", UPDATE_START_PATH, payload=payload)
+        if reply.status == HTTPStatus.CONFLICT:
+            refusal = _Fields(_parse(reply.raw, what), what).child("detail")
+            reason = f"update blocked (HTTP {reply.status})"
+        elif reply.status == HTTPStatus.OK:
+            body = _Fields(_parse(reply.raw, what), what)
+            if body.flag("success"):
+                return body.integer("update_id")
+            refusal, reason = body, "update not started"
+        else:
+            self._raise_for(reply, what)
+        raise BaluHostUpdateRefusedError(
+            reason,
+            blockers=refusal.long_texts("blockers"),
+            what=what,
+            quote=self._scrub(refusal.optional_long_text("message") or ""),
+        )
 
     async def presence(self, client_id: str) -> PresenceAck:
         """Send a presence heartbeat: the NAS then does not suspend by itself.
