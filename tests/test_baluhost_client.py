@@ -46,6 +46,7 @@ from custom_components.balupi.baluhost import (
     RaidDevice,
     ScheduleMode,
     SchedulerRunStatus,
+    SleepEvent,
     SleepSchedule,
     SleepState,
     SuspendOutcome,
@@ -177,6 +178,7 @@ async def all_reads(client: BaluHostClient) -> None:
     await client.system_info()
     for kind in MonitoringKind:
         await client.monitoring_current(kind)
+    await client.uptime_history()
     assert await client.check_key() is KeyCheck.VALID
 
 
@@ -315,7 +317,7 @@ async def test_reads_go_to_whitelisted_paths_without_waking(
 
     await all_reads(client)
 
-    assert len({sent.path for sent in request_log.sent}) == 4 + len(MonitoringKind)
+    assert len({sent.path for sent in request_log.sent}) == 5 + len(MonitoringKind)
     for sent in request_log.sent:
         assert sent.method == "GET", sent
         assert sent.path.startswith(whitelist), sent
@@ -351,6 +353,34 @@ async def test_a_read_elsewhere_is_refused_before_sending(
     with pytest.raises(ValueError, match="could wake the NAS"):
         await client._read(path)
     assert request_log.sent == []
+
+
+async def test_a_user_reads_the_sleep_record(
+    user: User, client: BaluHostClient, baluhost_admin: BaluHostAdmin
+) -> None:
+    await client.soft_sleep()
+    await baluhost_admin.ensure_awake()
+    woke, slept = await baluhost_admin.sleep_history(limit=2)
+
+    events = await user.client.uptime_history()
+
+    assert events[-2:] == (
+        SleepEvent(
+            timestamp=datetime.fromisoformat(slept["timestamp"]).replace(tzinfo=UTC),
+            previous_state=SleepState.AWAKE,
+            new_state=SleepState.SOFT_SLEEP,
+            duration_seconds=None,
+        ),
+        SleepEvent(
+            timestamp=datetime.fromisoformat(woke["timestamp"]).replace(tzinfo=UTC),
+            previous_state=SleepState.SOFT_SLEEP,
+            new_state=SleepState.AWAKE,
+            duration_seconds=woke["duration_seconds"],
+        ),
+    )
+    assert woke["duration_seconds"] > 0
+    times = [event.timestamp for event in events]
+    assert times == sorted(times)
 
 
 async def test_tcp_probes_are_not_seen_by_the_nas(
@@ -909,6 +939,12 @@ def schedulers_with(**changes: Any) -> Answer:
     return Answer(200, {"schedulers": [GOOD_SCHEDULER | changes]})
 
 
+EVENT: dict[str, Any] = {
+    "timestamp": "2026-12-03T20:10:28",
+    "previous_state": "soft_sleep",
+    "new_state": "awake",
+    "duration_seconds": 62.05,
+}
 VERSION: dict[str, Any] = {"version": "1.38.0", "commit": "8da10dd" + "0" * 33}
 GOOD_CHECK: dict[str, Any] = {
     "update_available": True,
@@ -1219,6 +1255,13 @@ async def test_wrong_power_status_is_a_reply_error(
         (schedulers_with(display_name=None), "sched"),
         (Answer(200, {"schedulers": GOOD_SCHEDULER}), "sched"),
         (Answer(200, {"version": 138, "commit": "abc"}), "version"),
+        (Answer(200, {"sleep_events": {}}), "uptime"),
+        (
+            Answer(200, {"sleep_events": [EVENT | {"new_state": "hibernating"}]}),
+            "uptime",
+        ),
+        (Answer(200, {"sleep_events": [EVENT | {"duration_seconds": -2}]}), "uptime"),
+        (Answer(200, {"sleep_events": [EVENT | {"timestamp": None}]}), "uptime"),
         (check_with(channel="nightly"), "check"),
         (check_with(latest_version="1.39.0"), "check"),
         (check_with(blockers="RAID rebuild"), "check"),
@@ -1249,6 +1292,7 @@ async def test_wrong_shapes_of_other_answers_are_reply_errors(
         "note": client.notifications,
         "sched": client.schedulers,
         "version": client.version,
+        "uptime": client.uptime_history,
         "check": client.update_check,
         "progress": lambda: client.update_progress(3),
         "current": client.update_current,

@@ -57,6 +57,7 @@ SOFT_SLEEP_PATH: Final = "/api/system/sleep/soft"
 WAKE_PATH: Final = "/api/system/sleep/wake"
 SUSPEND_PATH: Final = "/api/system/sleep/suspend"
 PRESENCE_PATH: Final = "/api/system/sleep/presence"
+UPTIME_HISTORY_PATH: Final = "/api/monitoring/uptime/history"
 NOTIFICATIONS_PATH: Final = "/api/notifications"
 SCHEDULERS_PATH: Final = "/api/schedulers/"
 RAID_STATUS_PATH: Final = "/api/system/raid/status"
@@ -452,6 +453,21 @@ class UptimeReading:
 type Reading = (
     CpuReading | MemoryReading | NetworkReading | DiskIoReading | UptimeReading
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SleepEvent:
+    """One change of the NAS's sleep state.
+
+    A suspend shows as soft_sleep to true_suspend, then soft_sleep to awake
+    (no row leaves true_suspend). ``duration_seconds`` is set on the rows
+    that end a state: how long that state lasted.
+    """
+
+    timestamp: datetime
+    previous_state: SleepState
+    new_state: SleepState
+    duration_seconds: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1081,6 +1097,18 @@ def _parse_update_progress(body: _Fields) -> UpdateProgress:
     )
 
 
+def _parse_sleep_events(body: _Fields) -> tuple[SleepEvent, ...]:
+    return tuple(
+        SleepEvent(
+            timestamp=event.timestamp("timestamp"),
+            previous_state=event.choice("previous_state", SleepState),
+            new_state=event.choice("new_state", SleepState),
+            duration_seconds=event.optional_number("duration_seconds"),
+        )
+        for event in body.items("sleep_events")
+    )
+
+
 def _parse_raid(body: _Fields) -> tuple[RaidArray, ...]:
     return tuple(
         RaidArray(
@@ -1215,6 +1243,20 @@ class BaluHostClient:
             no_data=HTTPStatus.SERVICE_UNAVAILABLE,
         )
         return None if body is None else _READING_PARSERS[kind](body)
+
+    async def uptime_history(self) -> tuple[SleepEvent, ...]:
+        """Return the changes of the NAS's sleep state of the last hour, oldest first.
+
+        The first may be older: the last change before the hour, which tells
+        the state the hour began in. For any user (the NAS's own sleep history
+        is for admins only).
+        """
+        body = await self._read(
+            UPTIME_HISTORY_PATH,
+            # One uptime sample: they come along, and only the events count.
+            params={"time_range": "1h", "limit": "1"},
+        )
+        return _parse_sleep_events(body)
 
     async def check_key(self) -> KeyCheck:
         """Tell whether the key works here, with one whitelisted read."""
