@@ -491,7 +491,7 @@ class Notification:
     category: str
     notification_type: NotificationType
     priority: int
-    # German, as the NAS writes them; the message is cut to MAX_LONG_TEXT.
+    # The NAS writes its own in German; the message is cut to MAX_LONG_TEXT.
     title: str
     message: str
     # The stable key of what happened (raid.degraded, backup.completed...);
