@@ -8,6 +8,8 @@ import pytest
 
 from custom_components.balupi.nas_state import (
     ALLOWED_TRANSITIONS,
+    ASLEEP_STATES,
+    AWAKE_STATES,
     NasLifecycle,
     NasState,
     Reason,
@@ -26,6 +28,18 @@ ALLOWED = [
     (NasState.ONLINE, NasState.OFFLINE),
     (NasState.SHUTTING_DOWN, NasState.OFFLINE),
     (NasState.SHUTTING_DOWN, NasState.ONLINE),
+    # Sleep: found asleep at start, falling asleep, suspending, waking.
+    (NasState.UNKNOWN, NasState.SLEEPING),
+    (NasState.UNKNOWN, NasState.SUSPENDED),
+    (NasState.ONLINE, NasState.SLEEPING),
+    (NasState.ONLINE, NasState.SUSPENDED),
+    (NasState.SLEEPING, NasState.ONLINE),
+    (NasState.SLEEPING, NasState.SUSPENDED),
+    (NasState.SLEEPING, NasState.SHUTTING_DOWN),
+    (NasState.SLEEPING, NasState.OFFLINE),
+    (NasState.SUSPENDED, NasState.ONLINE),
+    (NasState.SUSPENDED, NasState.BOOTING),
+    (NasState.SUSPENDED, NasState.OFFLINE),
 ]
 
 
@@ -91,3 +105,16 @@ def test_round_trip_through_storage() -> None:
 )
 def test_unreadable_storage_starts_unknown(stored: dict[str, object] | None) -> None:
     assert NasLifecycle.from_dict(stored).state is NasState.UNKNOWN
+
+
+def test_asleep_states_are_neither_awake_nor_offline() -> None:
+    assert {NasState.SLEEPING, NasState.SUSPENDED} == ASLEEP_STATES
+    assert not ASLEEP_STATES & AWAKE_STATES
+    assert NasState.OFFLINE not in ASLEEP_STATES
+
+
+def test_an_asleep_state_survives_a_restart() -> None:
+    lifecycle = NasLifecycle()
+    lifecycle.apply(NasState.SUSPENDED, Reason.SCHEDULE, T0)
+    restored = NasLifecycle.from_dict(lifecycle.as_dict())
+    assert (restored.state, restored.reason) == (NasState.SUSPENDED, Reason.SCHEDULE)

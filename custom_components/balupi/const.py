@@ -135,3 +135,17 @@ INSIGHTS_SAVE_DELAY: Final = 60
 SERVICE_ENERGY_REPORT: Final = "energy_report"
 ATTR_YEAR: Final = "year"
 ATTR_MONTH: Final = "month"
+
+# Sleep-aware heartbeat (BaluHost soft sleep and suspend).
+CONF_API_KEY: Final = "api_key"
+# The sleep state is read once a minute and the sleep schedule every quarter
+# hour (whitelisted reads); with the TCP liveness probe, which the NAS never
+# counts, that is about one counted request a minute.
+SLEEP_STATUS_INTERVAL: Final = 60
+SLEEP_SCHEDULE_INTERVAL: Final = 900
+# Silence this soon after BaluPi asked the NAS to suspend is that suspend.
+SUSPEND_GRACE: Final = 120
+# BaluHost's default idle_http_threshold (requests a minute that keep it
+# awake); BaluPi stays under a quarter of it.
+BALUHOST_IDLE_HTTP_THRESHOLD: Final = 5.0
+SLEEP_READ_TIMEOUT: Final = 5.0

@@ -1,7 +1,8 @@
-"""Heartbeat policy: turn health probe results into NAS state decisions.
+"""Heartbeat policy: turn liveness probe results into NAS state decisions.
 
-Pure logic without Home Assistant imports. The coordinator runs the probes;
-this module decides what a result means and when to probe next.
+Pure logic without Home Assistant imports. The coordinator runs the probes (a
+TCP connect to the NAS's port, which the NAS never counts or notices); this
+module decides what a result means and when to probe next.
 
 Timing (defaults): a steady probe every ``interval`` seconds; after a first
 failure, quick confirmation probes every ``fast_interval`` seconds; the NAS is
@@ -9,6 +10,10 @@ declared offline after ``failure_threshold`` failures in a row. A single lost
 or slow reply is followed by a good one and resets the count, so it never
 flips the state. Worst case from the NAS going silent to "offline" is
 ``interval + timeout + (failure_threshold - 1) * (fast_interval + timeout)``.
+
+Silence is not always death: a NAS that said it was falling asleep, that
+BaluPi asked to suspend, that is inside its own suspend schedule, or whose plug
+shows standby power is suspended, not offline (``sleep_watch`` says which).
 """
 
 from __future__ import annotations
@@ -101,23 +106,42 @@ class HeartbeatPolicy:
         alive: bool,
         seconds_in_state: float,
         power: PowerHint = PowerHint.UNKNOWN,
+        asleep: Reason | None = None,
     ) -> Verdict:
-        """Return the verdict for one probe result in the given state."""
+        """Return the verdict for one probe result in the given state.
+
+        ``asleep`` is why silence would mean sleep rather than death (None:
+        nothing says so).
+        """
         if alive:
-            self.failures = 0
-            if state is NasState.ONLINE:
-                return Verdict(self.settings.interval)
-            return Verdict(self.settings.interval, NasState.ONLINE, Reason.HEARTBEAT)
+            return self._on_alive(state)
+        if state is NasState.SUSPENDED:
+            return self._on_silent_suspended(power)
         if state is NasState.OFFLINE:
             return Verdict(self.settings.offline_interval)
         if state is NasState.BOOTING:
             if seconds_in_state >= self.settings.boot_timeout:
                 return self._offline(Reason.BOOT_TIMEOUT)
             return Verdict(self.settings.fast_interval)
-        return self._on_silent(power)
+        return self._on_silent(power, asleep)
 
-    def _on_silent(self, power: PowerHint) -> Verdict:
-        """Count a failed probe of a NAS believed up (or unknown)."""
+    def _on_alive(self, state: NasState) -> Verdict:
+        """Reset the count; a NAS that answers is up (or still asleep)."""
+        self.failures = 0
+        # A soft-sleeping NAS still accepts connections: only its sleep
+        # reading tells when it woke up.
+        if state in (NasState.ONLINE, NasState.SLEEPING):
+            return Verdict(self.settings.interval)
+        return Verdict(self.settings.interval, NasState.ONLINE, Reason.HEARTBEAT)
+
+    def _on_silent_suspended(self, power: PowerHint) -> Verdict:
+        """Keep a suspended NAS suspended until its plug says it lost power."""
+        if power in (PowerHint.OFF, PowerHint.UNPOWERED):
+            return self._offline(Reason.POWER)
+        return Verdict(self.settings.offline_interval)
+
+    def _on_silent(self, power: PowerHint, asleep: Reason | None) -> Verdict:
+        """Count a failed probe of a NAS believed up, asleep or unknown."""
         self.failures += 1
         if power in (PowerHint.OFF, PowerHint.UNPOWERED):
             # The plug says there is no load: no need to wait for confirmations.
@@ -128,7 +152,15 @@ class HeartbeatPolicy:
             # The machine draws full power but its service does not answer:
             # it is not offline, something on it is stuck.
             return Verdict(self.settings.interval, unresponsive=True)
+        if asleep is not None:
+            return self._suspended(asleep)
+        if power is PowerHint.STANDBY:
+            # Suspend to RAM draws a watt or two: asleep, not gone.
+            return self._suspended(Reason.POWER)
         return self._offline(Reason.HEARTBEAT)
+
+    def _suspended(self, reason: Reason) -> Verdict:
+        return Verdict(self.settings.offline_interval, NasState.SUSPENDED, reason)
 
     def _offline(self, reason: Reason) -> Verdict:
         return Verdict(self.settings.offline_interval, NasState.OFFLINE, reason)

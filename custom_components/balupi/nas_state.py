@@ -23,6 +23,10 @@ class NasState(StrEnum):
     BOOTING = "booting"
     ONLINE = "online"
     SHUTTING_DOWN = "shutting_down"
+    # Soft sleep: reachable, disks spun down; any non-whitelisted request wakes it.
+    SLEEPING = "sleeping"
+    # Suspended to RAM: unreachable, at standby power, woken by Wake-on-LAN.
+    SUSPENDED = "suspended"
 
 
 class Reason(StrEnum):
@@ -33,17 +37,49 @@ class Reason(StrEnum):
     HANDSHAKE = "handshake"
     BOOT_TIMEOUT = "boot_timeout"
     POWER = "power"
+    # The NAS's own sleep reading (whitelisted read): fell asleep or woke up.
+    SLEEP = "sleep"
+    # Silent after a sleep signal: its last reading said asleep, or BaluPi
+    # asked it to suspend.
+    SUSPEND = "suspend"
+    # Silent inside the NAS's own suspend schedule.
+    SCHEDULE = "schedule"
 
 
+# A NAS that is asleep only wakes up (online), is woken (booting), is found
+# asleep after it went quiet (suspended), or loses power (offline). It never
+# goes offline by silence alone: a suspend is not a death.
 ALLOWED_TRANSITIONS: dict[NasState, frozenset[NasState]] = {
-    NasState.UNKNOWN: frozenset({NasState.ONLINE, NasState.OFFLINE}),
+    NasState.UNKNOWN: frozenset(
+        {NasState.ONLINE, NasState.OFFLINE, NasState.SLEEPING, NasState.SUSPENDED}
+    ),
     NasState.OFFLINE: frozenset({NasState.BOOTING, NasState.ONLINE}),
     NasState.BOOTING: frozenset({NasState.ONLINE, NasState.OFFLINE}),
-    NasState.ONLINE: frozenset({NasState.SHUTTING_DOWN, NasState.OFFLINE}),
+    NasState.ONLINE: frozenset(
+        {
+            NasState.SHUTTING_DOWN,
+            NasState.OFFLINE,
+            NasState.SLEEPING,
+            NasState.SUSPENDED,
+        }
+    ),
     NasState.SHUTTING_DOWN: frozenset({NasState.OFFLINE, NasState.ONLINE}),
+    NasState.SLEEPING: frozenset(
+        {
+            NasState.ONLINE,
+            NasState.SUSPENDED,
+            NasState.SHUTTING_DOWN,
+            NasState.OFFLINE,
+        }
+    ),
+    NasState.SUSPENDED: frozenset(
+        {NasState.ONLINE, NasState.BOOTING, NasState.OFFLINE}
+    ),
 }
 
 AWAKE_STATES = frozenset({NasState.BOOTING, NasState.ONLINE, NasState.SHUTTING_DOWN})
+# Asleep, for energy insights and DNS: the NAS is not serving, but not dead.
+ASLEEP_STATES = frozenset({NasState.SLEEPING, NasState.SUSPENDED})
 
 
 @dataclass(frozen=True, slots=True)
