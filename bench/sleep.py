@@ -50,11 +50,7 @@ from pytest_homeassistant_custom_component.common import (
     async_test_home_assistant,
 )
 
-from custom_components.balupi.const import (
-    CONF_API_KEY,
-    DOMAIN,
-    EVENT_NAS_STATE_CHANGED,
-)
+from custom_components.balupi.const import CONF_API_KEY, DOMAIN, EVENT_NAS_STATE_CHANGED
 from homeassistant import loader
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
 from homeassistant.const import ATTR_ENTITY_ID
@@ -93,7 +89,12 @@ class Bench:
 
     def _on_change(self, event: Event) -> None:
         self.states.setdefault(event.data["config_entry_id"], []).append(
-            (time.monotonic(), event.data["from"], event.data["to"], event.data["reason"])
+            (
+                time.monotonic(),
+                event.data["from"],
+                event.data["to"],
+                event.data["reason"],
+            )
         )
 
     async def start_nas(self) -> BaluHostProcess:
@@ -223,7 +224,10 @@ async def idle_run(
     await asyncio.sleep(2.5 * IDLE_CHECK)
     while True:
         rows = await admin.sleep_history(5)
-        if rows[0]["new_state"] == "soft_sleep" and rows[0]["triggered_by"] == "auto_idle":
+        if (
+            rows[0]["new_state"] == "soft_sleep"
+            and rows[0]["triggered_by"] == "auto_idle"
+        ):
             break
         await asyncio.sleep(IDLE_CHECK / 2)
     wake = next(row for row in rows if row["new_state"] == "awake")
@@ -250,16 +254,22 @@ async def part_b(bench: Bench, nas: BaluHostProcess) -> tuple[float, float]:
     checks = (time.monotonic() - woke_at) // IDLE_CHECK + 2
     with_balupi, _ = await idle_run(bench, nas, woke_at + checks * IDLE_CHECK)
     await bench.remove_entry(entry)
-    await request(admin, "PUT", "/api/system/sleep/config", {"auto_idle_enabled": False})
+    await request(
+        admin, "PUT", "/api/system/sleep/config", {"auto_idle_enabled": False}
+    )
     await admin.ensure_awake()
     return without, with_balupi
 
 
-async def part_d(bench: Bench, trials: int, parallel: int, rng: random.Random) -> list[float]:
+async def part_d(
+    bench: Bench, trials: int, parallel: int, rng: random.Random
+) -> list[float]:
     """Silent deaths, ``parallel`` NAS at a time: seconds until offline."""
     times: list[float] = []
 
-    async def one(nas: BaluHostProcess, entry: MockConfigEntry | None) -> MockConfigEntry:
+    async def one(
+        nas: BaluHostProcess, entry: MockConfigEntry | None
+    ) -> MockConfigEntry:
         if entry is None:
             entry = await bench.add_entry(nas, await bench.power_key(nas))
         else:
@@ -272,7 +282,9 @@ async def part_d(bench: Bench, trials: int, parallel: int, rng: random.Random) -
         await asyncio.to_thread(nas.kill)
         await bench.wait_state(entry, "offline", 40)
         offline_at = next(
-            at for at, _, to, _ in reversed(bench.states[entry.entry_id]) if to == "offline"
+            at
+            for at, _, to, _ in reversed(bench.states[entry.entry_id])
+            if to == "offline"
         )
         times.append(offline_at - killed)
         return entry
@@ -311,7 +323,10 @@ async def part_e(bench: Bench, suspends: int) -> list[list[tuple[str, str, str]]
         await bench.wait_state(entry, "suspended", 40)
         await asyncio.sleep(30)
         outcomes.append(
-            [(frm, to, why) for _, frm, to, why in bench.states[entry.entry_id][before:]]
+            [
+                (frm, to, why)
+                for _, frm, to, why in bench.states[entry.entry_id][before:]
+            ]
         )
         await asyncio.to_thread(nas.start)
         await bench.hass.config_entries.async_reload(entry.entry_id)
@@ -329,7 +344,10 @@ async def timed[T](name: str, work: Callable[[], Awaitable[T]]) -> T:
 
 async def main(args: argparse.Namespace) -> None:
     rng = random.Random(2026)
-    with tempfile.TemporaryDirectory() as config_dir, tempfile.TemporaryDirectory() as root:
+    with (
+        tempfile.TemporaryDirectory() as config_dir,
+        tempfile.TemporaryDirectory() as root,
+    ):
         async with (
             async_test_home_assistant(config_dir=config_dir) as hass,
             aiohttp.ClientSession() as session,
@@ -350,11 +368,15 @@ async def main(args: argparse.Namespace) -> None:
             await hass.async_stop(force=True)
     ratio = with_balupi / without
     never_offline = all(
-        all(to != "offline" for _, to, _ in changes) and changes and changes[-1][1] == "suspended"
+        all(to != "offline" for _, to, _ in changes)
+        and changes
+        and changes[-1][1] == "suspended"
         for changes in suspends
     )
     deaths.sort()
-    print(f"(a) soft sleeps ended in {args.window:.0f} s:  {ended}   (target 0; BaluPi saw {state})")
+    print(
+        f"(a) soft sleeps ended in {args.window:.0f} s:  {ended}   (target 0; BaluPi saw {state})"
+    )
     print(
         f"(b) auto-idle sleep without / with BaluPi: {without:.0f} s / {with_balupi:.0f} s"
         f" = ratio {ratio:.3f}   (target <= 1.05)"

@@ -76,8 +76,10 @@ def nas_state(hass: HomeAssistant) -> str:
     return state.state
 
 
-async def wait_for(hass: HomeAssistant, wanted: str, timeout: float = STATE_WAIT) -> float:
-    """Wait in real time until the NAS state sensor shows ``wanted``; return the wait."""
+async def wait_for(
+    hass: HomeAssistant, wanted: str, timeout: float = STATE_WAIT
+) -> float:
+    """Wait in real time until the NAS state shows ``wanted``; return the wait."""
     started = time.monotonic()
     while nas_state(hass) != wanted:
         waited = time.monotonic() - started

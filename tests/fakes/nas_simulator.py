@@ -1,9 +1,12 @@
 """A BaluHost NAS stand-in: answers GET /api/health like the real NAS.
 
-It can be told to hang (stop answering but keep the port open), to answer
-slowly, to drop a number of replies, to go away entirely (port closed) and to
-come back. Tests drive it through its methods; ``scripts/develop`` runs it as a
-process and drives it over HTTP:
+For faults the real backend cannot produce on demand. It can be told to hang
+(stop answering but keep the port open), to answer slowly, to drop a number of
+replies, to go away entirely (port closed: connections refused), to go dark
+(connections time out, as with a machine that vanished from the network) and to
+come back. ``connections`` counts accepted TCP connections, which is what
+BaluPi's liveness probe makes. Tests drive it through its methods;
+``scripts/develop`` runs it as a process and drives it over HTTP:
 
     python -m tests.fakes.nas_simulator --port 8099
     curl -X POST localhost:8099/_sim/mode -d '{"mode": "silent"}'
@@ -24,6 +27,7 @@ from ipaddress import IPv4Address
 import json
 from pathlib import Path
 import random
+import socket
 import ssl
 from typing import Any
 
@@ -71,10 +75,13 @@ class NasSimulator:
         self.lost = 0
         self._random = random.Random(seed)
         self.requests = 0
+        self.connections = 0
         self.port = port
         self._control = control
         self._tls = tls
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._dark: list[socket.socket] = []
         self._hung: set[asyncio.Future[None]] = set()
 
     @property
@@ -88,21 +95,56 @@ class NasSimulator:
         app.router.add_get("/api/health", self._health)
         if self._control:
             app.router.add_post("/_sim/mode", self._set_mode)
+        self._close_dark()
         self._runner = web.AppRunner(app, shutdown_timeout=0.1, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self._tls)
-        await site.start()
+        handler = self._runner.server
+        assert handler is not None
+
+        def accept() -> asyncio.Protocol:
+            self.connections += 1
+            return handler()
+
+        self._server = await asyncio.get_running_loop().create_server(
+            accept, "127.0.0.1", self.port, ssl=self._tls, reuse_address=True
+        )
         if not self.port:
-            server = site._server
-            assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+            self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         """Close the port: connections are refused until start() is called."""
         self.release()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self._close_dark()
+
+    async def go_dark(self) -> None:
+        """Stop answering even connection attempts until start() is called.
+
+        The port is taken by a socket that never accepts, its queue already
+        full: the kernel drops new connection attempts, which then time out.
+        """
+        await self.stop()
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(0)
+        self._dark.append(listener)
+        # Linux queues backlog + 1 connections; these fill the queue.
+        for _ in range(2):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", self.port))
+            self._dark.append(filler)
+
+    def _close_dark(self) -> None:
+        for sock in self._dark:
+            sock.close()
+        self._dark.clear()
 
     def release(self) -> None:
         """Let every hanging request answer now."""
