@@ -116,8 +116,14 @@ from .const import (
     SUBENTRY_PIHOLE,
     SUBENTRY_PLUG,
 )
-from .coordinator import HealthStatus, async_check_health, health_url
-from .inbox import inbox_settings
+from .coordinator.dns import pihole_subentry
+from .coordinator.inbox import inbox_settings
+from .coordinator.nas import HealthStatus, async_check_health, health_url
+from .coordinator.plugs import (
+    async_identify_tapo,
+    credentials_of,
+    is_third_party_refusal,
+)
 from .pihole import (
     PiholeAuthError,
     PiholeClient,
@@ -127,7 +133,6 @@ from .pihole import (
     PiholeRateLimitedError,
     PiholeSeatsExceededError,
 )
-from .plugs import async_identify_tapo, credentials_of, is_third_party_refusal
 from .transfer import (
     FlushError,
     async_fetch_host_key,
@@ -697,18 +702,6 @@ def _tariff_errors(values: dict[str, Any]) -> dict[str, str]:
     ):
         errors[CONF_POWER_STANDBY] = "thresholds_order"
     return errors
-
-
-def pihole_subentry(entry: ConfigEntry) -> ConfigSubentry | None:
-    """Return the entry's Pi-hole settings, if any."""
-    return next(
-        (
-            subentry
-            for subentry in entry.subentries.values()
-            if subentry.subentry_type == SUBENTRY_PIHOLE
-        ),
-        None,
-    )
 
 
 PIHOLE_ERRORS: dict[type[PiholeError], str] = {

@@ -17,12 +17,13 @@ from homeassistant.helpers.update_coordinator import (
 )
 
 from .const import DOMAIN
-from .coordinator import NasCoordinator, SnapshotCoordinator
-from .data import BalupiConfigEntry
-from .dns import DnsCoordinator
-from .inbox import InboxCoordinator
-from .insight_coordinator import InsightsCoordinator
-from .plugs import PlugCoordinator
+from .coordinator import BalupiConfigEntry
+from .coordinator.dns import DnsCoordinator
+from .coordinator.inbox import InboxCoordinator
+from .coordinator.insights import InsightsCoordinator
+from .coordinator.nas import NasCoordinator
+from .coordinator.plugs import PlugCoordinator
+from .coordinator.snapshot import SnapshotCoordinator
 
 
 def nas_device_info(entry: BalupiConfigEntry) -> DeviceInfo:

@@ -36,9 +36,13 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_ROLE, DOMAIN, ROLE_GENERIC, ROLE_NAS
-from .coordinator import NasStatus, SnapshotCoordinator
-from .data import BalupiConfigEntry
-from .dns import DnsShown, DnsStatus
+from .coordinator import BalupiConfigEntry
+from .coordinator.dns import DnsShown, DnsStatus
+from .coordinator.inbox import InboxCoordinator
+from .coordinator.insights import Insights, InsightsCoordinator
+from .coordinator.nas import NasStatus
+from .coordinator.plugs import PlugCoordinator, energy_value
+from .coordinator.snapshot import SnapshotCoordinator
 from .entity import (
     BalupiDnsEntity,
     BalupiInboxEntity,
@@ -47,10 +51,7 @@ from .entity import (
     BalupiPlugEntity,
     BalupiSnapshotEntity,
 )
-from .inbox import InboxCoordinator
-from .insight_coordinator import Insights, InsightsCoordinator
 from .nas_state import NasState
-from .plugs import PlugCoordinator, energy_value
 from .snapshot import RAID_STATES, SMART_STATES, Snapshot, raid_state, slug, smart_state
 
 # Read-only coordinator entities: the coordinator serialises the updates.
@@ -397,7 +398,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the NAS sensors; arrays and disks follow each new snapshot."""
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data.nas
     snapshots = entry.runtime_data.snapshots
     async_add_entities(NasSensor(coordinator, description) for description in SENSORS)
     async_add_entities(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 import logging
 from typing import Any, override
 
@@ -24,7 +23,7 @@ from kasa import (
 from kasa.exceptions import SmartErrorCode
 from kasa.httpclient import get_cookie_jar
 
-from homeassistant.config_entries import ConfigSubentry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import CONF_HOST, CONF_MAC, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -37,9 +36,8 @@ from homeassistant.helpers.device_registry import (
 )
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .const import (
+from ..const import (
     CONF_CONNECTION,
-    CONF_PRICE_ENTITY,
     CONF_TPLINK_PASSWORD,
     CONF_TPLINK_USERNAME,
     DOMAIN,
@@ -48,8 +46,6 @@ from .const import (
     REAUTH_PLUG,
     REAUTH_TPLINK,
 )
-from .data import BalupiConfigEntry
-from .tariff import Tariff
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,7 +63,7 @@ def is_third_party_refusal(err: Exception) -> bool:
     return THIRD_PARTY_MARKER in str(err)
 
 
-def credentials_of(entry: BalupiConfigEntry) -> Credentials | None:
+def credentials_of(entry: ConfigEntry) -> Credentials | None:
     """Return the TP-Link account stored on the entry, if any."""
     username = entry.data.get(CONF_TPLINK_USERNAME)
     if not username:
@@ -194,12 +190,12 @@ def energy_value(device: Device, name: str) -> float | None:
 class PlugCoordinator(DataUpdateCoordinator[Device]):
     """Poll one plug over one connection that lives as long as the entry."""
 
-    config_entry: BalupiConfigEntry
+    config_entry: ConfigEntry
 
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: BalupiConfigEntry,
+        entry: ConfigEntry,
         subentry: ConfigSubentry,
         interval: float,
     ) -> None:
@@ -369,23 +365,3 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
         if self.device is not None:
             device, self.device = self.device, None
             await device.disconnect()
-
-
-def current_tariff(
-    hass: HomeAssistant, options: Mapping[str, Any], tariff: Tariff
-) -> Tariff:
-    """Return the tariff in force: the price entity's if set and valid, else ours."""
-    entity_id = options.get(CONF_PRICE_ENTITY)
-    if entity_id and (state := hass.states.get(entity_id)) is not None:
-        try:
-            return Tariff(float(state.state))
-        except ValueError:
-            pass
-    return tariff
-
-
-def current_price(
-    hass: HomeAssistant, options: Mapping[str, Any], tariff: Tariff, moment: datetime
-) -> float:
-    """Return the price per kWh at ``moment`` under the tariff in force."""
-    return current_tariff(hass, options, tariff).price_at(moment)
