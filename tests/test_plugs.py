@@ -150,7 +150,7 @@ async def test_add_discovered_plug_with_account(
             "homeassistant.components.network.async_get_ipv4_broadcast_addresses",
             return_value={"127.0.0.1"},
         ),
-        patch("custom_components.balupi.config_flow.DISCOVERY_TIMEOUT", 1),
+        patch("custom_components.balupi.coordinator.plugs.DISCOVERY_TIMEOUT", 1),
     ):
         result = await start_flow(hass, config_entry)
         assert result["step_id"] == "account"

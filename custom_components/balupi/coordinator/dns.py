@@ -19,9 +19,16 @@ import logging
 from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
-from homeassistant.const import CONF_IP_ADDRESS, CONF_URL, EVENT_HOMEASSISTANT_STOP
+from homeassistant.const import (
+    CONF_IP_ADDRESS,
+    CONF_PASSWORD,
+    CONF_URL,
+    CONF_VERIFY_SSL,
+    EVENT_HOMEASSISTANT_STOP,
+)
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
@@ -156,6 +163,41 @@ def pihole_subentry(entry: ConfigEntry) -> ConfigSubentry | None:
         ),
         None,
     )
+
+
+PIHOLE_ERRORS: dict[type[PiholeError], str] = {
+    PiholeAuthError: "invalid_auth",
+    PiholeForbiddenError: "read_only",
+    PiholeSeatsExceededError: "seats_exceeded",
+    PiholeRateLimitedError: "rate_limited",
+    PiholeConnectionError: "cannot_connect",
+}
+
+
+async def async_test_pihole(
+    hass: HomeAssistant, data: dict[str, Any]
+) -> dict[str, str]:
+    """Log in, read the version and the records, check writes are allowed.
+
+    The session is closed again at once: Pi-hole has only 16 seats for all
+    its clients.
+    """
+    client = PiholeClient(
+        async_get_clientsession(hass, verify_ssl=data[CONF_VERIFY_SSL]),
+        data[CONF_URL],
+        data[CONF_PASSWORD],
+        verify_tls=data[CONF_VERIFY_SSL],
+    )
+    try:
+        await client.version()
+        await client.records()
+        if not await client.can_write():
+            return {"base": "read_only"}
+    except PiholeError as err:
+        return {"base": PIHOLE_ERRORS.get(type(err), "cannot_connect")}
+    finally:
+        await client.close()
+    return {}
 
 
 def _stored_target(value: str) -> DnsTarget | str:

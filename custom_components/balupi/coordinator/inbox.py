@@ -198,6 +198,15 @@ ENTITY_KEYS = (
 )
 
 
+def inbox_folder_error(hass: HomeAssistant, folder: Path) -> str | None:
+    """Check the inbox folder (file-system access: run in the executor)."""
+    if not folder.is_absolute() or not hass.config.is_allowed_path(str(folder)):
+        return "inbox_not_allowed"
+    if not folder.is_dir():
+        return "inbox_not_found"
+    return None
+
+
 @callback
 def async_remove_inbox(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Remove the entities and repair issues of an inbox that was turned off."""

@@ -17,12 +17,14 @@ from kasa import (
     DeviceConnectionParameters,
     DeviceEncryptionType,
     DeviceFamily,
+    Discover,
     KasaException,
     Module,
 )
 from kasa.exceptions import SmartErrorCode
 from kasa.httpclient import get_cookie_jar
 
+from homeassistant.components import network
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import CONF_HOST, CONF_MAC, CONF_PORT
 from homeassistant.core import HomeAssistant
@@ -51,6 +53,8 @@ _LOGGER = logging.getLogger(__name__)
 
 # One poll may take a few of python-kasa's own retries, never more.
 UPDATE_TIMEOUT = 3 * PLUG_TIMEOUT
+# How long the add-plug form listens for plugs' broadcast replies.
+DISCOVERY_TIMEOUT = 3
 
 # Tapo firmware answers KLAP's first handshake with HTTP 403 while "Third-Party
 # Compatibility" is off in the Tapo app; python-kasa 0.12 reports it as a plain
@@ -365,3 +369,31 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
         if self.device is not None:
             device, self.device = self.device, None
             await device.disconnect()
+
+
+def plug_error_key(err: Exception) -> str:
+    """Name what went wrong while logging in to a plug (a form error key)."""
+    if is_third_party_refusal(err):
+        return "third_party_off"
+    if isinstance(err, AuthenticationError):
+        return "invalid_auth"
+    return "cannot_connect"
+
+
+async def async_discover_plugs(
+    hass: HomeAssistant, entry: ConfigEntry
+) -> dict[str, str]:
+    """Scan Home Assistant's networks for plugs not yet added; host -> label."""
+    known = {sub.unique_id for sub in entry.subentries.values()}
+    found: dict[str, str] = {}
+    for broadcast in await network.async_get_ipv4_broadcast_addresses(hass):
+        devices = await Discover.discover(
+            target=str(broadcast), discovery_timeout=DISCOVERY_TIMEOUT
+        )
+        for host, device in devices.items():
+            if format_mac(device.mac) in known:
+                continue
+            port = device.config.connection_type.http_port
+            address = host if port in (None, 80) else f"{host}:{port}"
+            found[address] = f"{device.model} {address} ({format_mac(device.mac)})"
+    return found
