@@ -23,6 +23,7 @@ PURE = (
     "heartbeat",
     "insights",
     "nas_state",
+    "payload",
     "pihole",
     "snapshot",
     "tariff",
