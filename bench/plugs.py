@@ -146,6 +146,7 @@ from custom_components.balupi.const import (
     ROLE_NAS,
     SUBENTRY_PLUG,
 )
+from custom_components.balupi.coordinator.plugs import PlugCoordinator
 from custom_components.balupi.insights import (
     AwakeTracker,
     BaselineLearner,
@@ -164,7 +165,6 @@ from custom_components.balupi.nas_state import (
     Reason,
     Transition,
 )
-from custom_components.balupi.plugs import PlugCoordinator
 from custom_components.balupi.tariff import Tariff, TimeOfUse
 from homeassistant import loader
 from homeassistant.components.tplink import (

@@ -29,7 +29,7 @@ from typing import IO, Any
 import aiohttp
 import pytest
 
-from custom_components.balupi.pihole import PiholeClient
+from custom_components.balupi.pihole import PiholeClient, _record_entry
 
 from .real_parts import missing_real_part
 
@@ -234,12 +234,30 @@ async def http_fixture(
         yield session
 
 
+class PiholeTestClient(PiholeClient):
+    """BaluPi's client, with the single-record writes only the tests need."""
+
+    def set_password(self, password: str) -> None:
+        """Use another password from the next login on (clears a rejection)."""
+        self._password = password
+        self._rejected = None
+        self._rejected_until = 0.0
+
+    async def add_record(self, ip: str, name: str) -> None:
+        """Add the record ``ip name``; an identical one already there is fine."""
+        await self._put_entry(_record_entry(ip, name))
+
+    async def delete_record(self, ip: str, name: str) -> None:
+        """Delete the record ``ip name``; one that is already gone is fine."""
+        await self._delete_entry(_record_entry(ip, name))
+
+
 @pytest.fixture(name="client")
 async def client_fixture(
     http: aiohttp.ClientSession, pihole: PiholeProcess
-) -> AsyncGenerator[PiholeClient]:
+) -> AsyncGenerator[PiholeTestClient]:
     """A client of the running Pi-hole with its web password."""
-    pihole_client = PiholeClient(http, pihole.url, pihole.password, timeout=5)
+    pihole_client = PiholeTestClient(http, pihole.url, pihole.password, timeout=5)
     yield pihole_client
     await pihole_client.close()
 

@@ -328,7 +328,7 @@ async def test_died_blueprint_notifies_the_phone(
         ),
     )
     # An announced shutdown is no news; coming back is not either.
-    await config_entry.runtime_data.coordinator.async_going_offline()
+    await config_entry.runtime_data.nas.async_going_offline()
     nas.mode = Mode.OK
     await advance(hass, freezer, 31)
     assert hass.states.get(STATE).state == NasState.ONLINE
@@ -344,9 +344,7 @@ async def test_died_blueprint_notifies_the_phone(
 
     nas.mode = Mode.OK
     await advance(hass, freezer, 31)
-    await config_entry.runtime_data.coordinator.async_transition(
-        NasState.OFFLINE, Reason.POWER
-    )
+    await config_entry.runtime_data.nas.async_transition(NasState.OFFLINE, Reason.POWER)
     await hass.async_block_till_done()
     push = await receiver.next_push()
     assert "its plug shows no power" in push["message"]

@@ -20,7 +20,7 @@ from custom_components.balupi.const import (
     EVENT_NAS_STATE_CHANGED,
     SERVICE_WAKE_NAS,
 )
-from custom_components.balupi.coordinator import NasCoordinator
+from custom_components.balupi.coordinator.nas import NasCoordinator
 from custom_components.balupi.nas_state import NasState, Reason
 from homeassistant.components import automation
 from homeassistant.components.device_automation import DeviceAutomationType
@@ -54,7 +54,7 @@ def nas_device(hass: HomeAssistant, entry: MockConfigEntry) -> dr.DeviceEntry:
 
 
 def coordinator(entry: MockConfigEntry) -> NasCoordinator:
-    return entry.runtime_data.coordinator
+    return entry.runtime_data.nas
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ async def sleep(
     """The NAS announces its shutdown and sleeps at standby power."""
     nas.mode = Mode.SILENT
     plug.power_w = 2.0
-    await entry.runtime_data.coordinator.async_going_offline()
+    await entry.runtime_data.nas.async_going_offline()
     await hass.async_block_till_done()
 
 
@@ -72,9 +72,7 @@ async def wake(
     """The NAS comes back and announces it."""
     nas.mode = Mode.OK
     plug.power_w = 40.0
-    await entry.runtime_data.coordinator.async_transition(
-        NasState.ONLINE, Reason.HANDSHAKE
-    )
+    await entry.runtime_data.nas.async_transition(NasState.ONLINE, Reason.HANDSHAKE)
     await hass.async_block_till_done()
 
 

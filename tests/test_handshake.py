@@ -29,7 +29,7 @@ from custom_components.balupi.const import (
     EVENT_NAS_STATE_CHANGED,
     ISSUE_UNKNOWN_SNAPSHOT,
 )
-from custom_components.balupi.data import DnsTarget
+from custom_components.balupi.coordinator.dns import DnsTarget
 from custom_components.balupi.handshake import (
     MAX_BODY,
     STATUS,

@@ -15,7 +15,7 @@ from custom_components.balupi.const import (
     HEALTH_TIMEOUT,
     ISSUE_NAS_CERTIFICATE,
 )
-from custom_components.balupi.coordinator import HealthStatus, async_check_health
+from custom_components.balupi.coordinator.nas import HealthStatus, async_check_health
 from custom_components.balupi.nas_state import NasState
 from homeassistant.const import CONF_VERIFY_SSL, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant

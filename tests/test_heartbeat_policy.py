@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.balupi.coordinator import settings_from_options
+from custom_components.balupi.coordinator.nas import settings_from_options
 from custom_components.balupi.heartbeat import HeartbeatPolicy, PowerHint, Verdict
 from custom_components.balupi.nas_state import NasState, Reason
 

@@ -39,7 +39,11 @@ from custom_components.balupi.const import (
     ISSUE_INBOX_NO_TRANSPORT,
     SERVICE_FLUSH_INBOX,
 )
-from custom_components.balupi.inbox import FlushRecord, InboxCoordinator, shown_path
+from custom_components.balupi.coordinator.inbox import (
+    FlushRecord,
+    InboxCoordinator,
+    shown_path,
+)
 from custom_components.balupi.nas_state import NasState, Reason
 from custom_components.balupi.transfer import (
     MAX_DEPTH,
@@ -174,7 +178,7 @@ def setup_inbox(
         )
         coordinator = config_entry.runtime_data.inbox
         assert coordinator is not None
-        assert config_entry.runtime_data.coordinator.lifecycle.state is NasState.ONLINE
+        assert config_entry.runtime_data.nas.lifecycle.state is NasState.ONLINE
         return coordinator
 
     return setup
@@ -450,7 +454,7 @@ async def test_flush_refused_while_nas_offline(
     hass: HomeAssistant, setup_inbox: Setup, config_entry: MockConfigEntry
 ) -> None:
     await setup_inbox()
-    await config_entry.runtime_data.coordinator.async_transition(
+    await config_entry.runtime_data.nas.async_transition(
         NasState.OFFLINE, Reason.HANDSHAKE
     )
     with pytest.raises(ServiceValidationError, match="only while the NAS is online"):
@@ -503,7 +507,7 @@ async def test_heartbeat_online_flushes_waiting_files(
     sshd: SshServer,
 ) -> None:
     coordinator = await setup_inbox()
-    nas = config_entry.runtime_data.coordinator
+    nas = config_entry.runtime_data.nas
     await nas.async_transition(NasState.OFFLINE, Reason.HANDSHAKE)
     write(inbox, "waiting.txt", b"w")
     await coordinator.async_refresh()
@@ -1000,7 +1004,7 @@ async def test_coming_online_handshake_flushes_after_replying(
     sshd: SshServer,
 ) -> None:
     await setup_inbox()
-    await config_entry.runtime_data.coordinator.async_transition(
+    await config_entry.runtime_data.nas.async_transition(
         NasState.OFFLINE, Reason.HANDSHAKE
     )
     write(inbox, "a.txt", b"a")

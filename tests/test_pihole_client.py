@@ -13,7 +13,6 @@ import pytest
 from custom_components.balupi.pihole import (
     AUTH_HOLD_OFF,
     PiholeAuthError,
-    PiholeClient,
     PiholeConnectionError,
     PiholeError,
     PiholeForbiddenError,
@@ -25,6 +24,7 @@ from .pihole import (  # noqa: F401 - fixtures are found by pytest, not used
     DnsAnswer,
     PiholeAdmin,
     PiholeProcess,
+    PiholeTestClient,
     RequestLog,
     admin_fixture,
     client_fixture,
@@ -59,7 +59,7 @@ class FakeClock:
         return self.now
 
 
-def fake_clock(pihole_client: PiholeClient) -> FakeClock:
+def fake_clock(pihole_client: PiholeTestClient) -> FakeClock:
     """Give a client a clock of the test's own."""
     clock = FakeClock()
     pihole_client._clock = clock
@@ -69,12 +69,12 @@ def fake_clock(pihole_client: PiholeClient) -> FakeClock:
 # --- the real Pi-hole -------------------------------------------------------
 
 
-async def test_version(client: PiholeClient) -> None:
+async def test_version(client: PiholeTestClient) -> None:
     assert await client.version() == "v6.4.1"
 
 
 async def test_one_session_for_many_operations(
-    client: PiholeClient, admin: PiholeAdmin, request_log: RequestLog
+    client: PiholeTestClient, admin: PiholeAdmin, request_log: RequestLog
 ) -> None:
     # Concurrent first calls wait for one login instead of opening their own.
     await asyncio.gather(*(client.records() for _ in range(20)))
@@ -88,7 +88,7 @@ async def test_one_session_for_many_operations(
 
 
 async def test_session_renewed_before_it_expires(
-    client: PiholeClient, admin: PiholeAdmin, request_log: RequestLog
+    client: PiholeTestClient, admin: PiholeAdmin, request_log: RequestLog
 ) -> None:
     clock = fake_clock(client)
     await client.version()
@@ -105,7 +105,7 @@ async def test_session_renewed_before_it_expires(
     assert len(await admin.sessions()) == 1
 
 
-async def test_add_list_delete(client: PiholeClient, admin: PiholeAdmin) -> None:
+async def test_add_list_delete(client: PiholeTestClient, admin: PiholeAdmin) -> None:
     await admin.set_hosts(["192.0.2.11 Multi-A.lan multi-b.lan"])
     await client.add_record(PI_IP, "pi.lan")
     await client.add_record("2001:db8::1", "v6.lan")
@@ -121,7 +121,7 @@ async def test_add_list_delete(client: PiholeClient, admin: PiholeAdmin) -> None
 
 
 async def test_duplicate_add_and_missing_delete_are_fine(
-    client: PiholeClient, admin: PiholeAdmin
+    client: PiholeTestClient, admin: PiholeAdmin
 ) -> None:
     await client.add_record(PI_IP, "pi.lan")
     await client.add_record(PI_IP, "pi.lan")
@@ -143,7 +143,7 @@ async def test_duplicate_add_and_missing_delete_are_fine(
 async def test_bad_records_refused_before_sending(
     http: aiohttp.ClientSession, request_log: RequestLog, ip: str, name: str
 ) -> None:
-    pihole_client = PiholeClient(http, "http://127.0.0.1:9", "unused")
+    pihole_client = PiholeTestClient(http, "http://127.0.0.1:9", "unused")
     with pytest.raises(ValueError, match=r"address|host name"):
         await pihole_client.add_record(ip, name)
     with pytest.raises(ValueError, match=r"address|host name"):
@@ -151,7 +151,7 @@ async def test_bad_records_refused_before_sending(
     assert request_log.sent == []
 
 
-async def test_record_refused_by_ftl(client: PiholeClient) -> None:
+async def test_record_refused_by_ftl(client: PiholeTestClient) -> None:
     with pytest.raises(
         PiholeError, match=r"HTTP 400 \(Invalid value.*invalid hostname"
     ):
@@ -159,7 +159,7 @@ async def test_record_refused_by_ftl(client: PiholeClient) -> None:
 
 
 async def test_ensure_record_moves_name_between_nas_and_pi(
-    client: PiholeClient,
+    client: PiholeTestClient,
     admin: PiholeAdmin,
     pihole: PiholeProcess,
     request_log: RequestLog,
@@ -200,7 +200,7 @@ async def test_ensure_record_moves_name_between_nas_and_pi(
 
 
 async def test_switching_never_leaves_the_name_unanswered(
-    client: PiholeClient, admin: PiholeAdmin, pihole: PiholeProcess
+    client: PiholeTestClient, admin: PiholeAdmin, pihole: PiholeProcess
 ) -> None:
     # A name shared with another entry must survive the switches too.
     await admin.set_hosts([f"{NAS_IP} {NAME} nas-admin.lan"])
@@ -219,7 +219,7 @@ async def test_switching_never_leaves_the_name_unanswered(
 
 
 async def test_remove_name_keeps_other_names(
-    client: PiholeClient,
+    client: PiholeTestClient,
     admin: PiholeAdmin,
     pihole: PiholeProcess,
     request_log: RequestLog,
@@ -242,7 +242,7 @@ async def test_remove_name_keeps_other_names(
 
 
 async def test_session_ended_by_pihole_logs_in_again_once(
-    client: PiholeClient, admin: PiholeAdmin, request_log: RequestLog
+    client: PiholeTestClient, admin: PiholeAdmin, request_log: RequestLog
 ) -> None:
     await client.records()
     # Activating an app password ends every session, ours included.
@@ -255,7 +255,7 @@ async def test_session_ended_by_pihole_logs_in_again_once(
 
 
 async def test_close_logs_out(
-    client: PiholeClient, admin: PiholeAdmin, request_log: RequestLog
+    client: PiholeTestClient, admin: PiholeAdmin, request_log: RequestLog
 ) -> None:
     await client.version()
     assert len(await admin.sessions()) == 1
@@ -271,7 +271,7 @@ async def test_close_logs_out(
 async def test_close_of_unused_client_sends_nothing(
     http: aiohttp.ClientSession, request_log: RequestLog
 ) -> None:
-    await PiholeClient(http, "http://127.0.0.1:9", "unused").close()
+    await PiholeTestClient(http, "http://127.0.0.1:9", "unused").close()
     assert request_log.sent == []
 
 
@@ -281,7 +281,7 @@ async def test_wrong_password_is_not_hammered(
     admin: PiholeAdmin,
     request_log: RequestLog,
 ) -> None:
-    pihole_client = PiholeClient(http, pihole.url, "wrong")
+    pihole_client = PiholeTestClient(http, pihole.url, "wrong")
     clock = fake_clock(pihole_client)
     results = await asyncio.gather(
         *(pihole_client.records() for _ in range(10)), return_exceptions=True
@@ -308,7 +308,7 @@ async def test_wrong_password_is_not_hammered(
     await pihole_client.close()
 
 
-async def test_rate_limited_login(client: PiholeClient, admin: PiholeAdmin) -> None:
+async def test_rate_limited_login(client: PiholeTestClient, admin: PiholeAdmin) -> None:
     async def wrong_login() -> int:
         status, _ = await admin.request("POST", "/auth", payload={"password": "no"})
         return status
@@ -336,8 +336,8 @@ async def test_app_password_without_sudo_is_read_only(
 ) -> None:
     app_password = await admin.activate_app_password()
     await admin.set_hosts([f"{NAS_IP} {NAME}"])
-    app_client = PiholeClient(http, pihole.url, app_password)
-    web_client = PiholeClient(http, pihole.url, pihole.password)
+    app_client = PiholeTestClient(http, pihole.url, app_password)
+    web_client = PiholeTestClient(http, pihole.url, pihole.password)
     try:
         assert await web_client.can_write()
         assert await app_client.records() == [(NAS_IP, NAME)]
@@ -364,7 +364,7 @@ async def test_app_password_without_sudo_is_read_only(
 async def test_app_password_with_sudo_can_write(
     http: aiohttp.ClientSession, pihole: PiholeProcess, admin: PiholeAdmin
 ) -> None:
-    app_client = PiholeClient(http, pihole.url, await admin.activate_app_password())
+    app_client = PiholeTestClient(http, pihole.url, await admin.activate_app_password())
     try:
         assert await app_client.can_write()
         assert await app_client.ensure_record(NAME, PI_IP)
@@ -377,7 +377,7 @@ async def test_app_password_with_sudo_can_write(
 
 
 async def test_seats_exceeded_then_recovers(
-    client: PiholeClient, admin: PiholeAdmin, pihole: PiholeProcess
+    client: PiholeTestClient, admin: PiholeAdmin, pihole: PiholeProcess
 ) -> None:
     others = [await admin.login() for _ in range(16)]
     with pytest.raises(PiholeSeatsExceededError):
@@ -392,7 +392,7 @@ async def test_seats_exceeded_then_recovers(
 
 
 async def test_pihole_stopped_and_restarted(
-    client: PiholeClient, pihole: PiholeProcess, request_log: RequestLog
+    client: PiholeTestClient, pihole: PiholeProcess, request_log: RequestLog
 ) -> None:
     assert await client.ensure_record(NAME, NAS_IP)
     pihole.stop()
@@ -524,7 +524,7 @@ async def fake(
 async def test_bad_server_is_a_connection_error(
     fake: FakePihole, http: aiohttp.ClientSession
 ) -> None:
-    pihole_client = PiholeClient(http, fake.url + "/", "pw", timeout=0.2)
+    pihole_client = PiholeTestClient(http, fake.url + "/", "pw", timeout=0.2)
     with pytest.raises(PiholeConnectionError):
         await pihole_client.version()
     await pihole_client.close()
@@ -534,7 +534,7 @@ async def test_bad_server_is_a_connection_error(
 async def test_fresh_session_refused_is_not_retried(
     fake: FakePihole, http: aiohttp.ClientSession
 ) -> None:
-    pihole_client = PiholeClient(http, fake.url, "pw")
+    pihole_client = PiholeTestClient(http, fake.url, "pw")
     for logins in (1, 2):
         with pytest.raises(PiholeError, match="new session refused"):
             await pihole_client.version()
@@ -550,7 +550,7 @@ async def test_fresh_session_refused_is_not_retried(
 async def test_huge_answer_refused_before_it_is_held(
     fake: FakePihole, http: aiohttp.ClientSession
 ) -> None:
-    pihole_client = PiholeClient(http, fake.url, "pw", timeout=30)
+    pihole_client = PiholeTestClient(http, fake.url, "pw", timeout=30)
     with pytest.raises(PiholeConnectionError, match="larger than") as err:
         await pihole_client.version()
     assert err.value.reason == "answer larger than 1048576 bytes"
@@ -565,7 +565,7 @@ async def test_huge_answer_refused_before_it_is_held(
 async def test_pihole_text_in_errors_is_short_and_one_line(
     fake: FakePihole, http: aiohttp.ClientSession
 ) -> None:
-    pihole_client = PiholeClient(http, fake.url, "pw")
+    pihole_client = PiholeTestClient(http, fake.url, "pw")
     with pytest.raises(PiholeConnectionError) as err:
         await pihole_client.version()
     message = str(err.value)
@@ -591,7 +591,7 @@ async def test_refusal_quotes_pihole_briefly(
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    pihole_client = PiholeClient(http, f"http://127.0.0.1:{port}", "pw")
+    pihole_client = PiholeTestClient(http, f"http://127.0.0.1:{port}", "pw")
     try:
         with pytest.raises(PiholeError) as err:
             await pihole_client.version()

@@ -150,7 +150,7 @@ async def test_add_discovered_plug_with_account(
             "homeassistant.components.network.async_get_ipv4_broadcast_addresses",
             return_value={"127.0.0.1"},
         ),
-        patch("custom_components.balupi.config_flow.DISCOVERY_TIMEOUT", 1),
+        patch("custom_components.balupi.coordinator.plugs.DISCOVERY_TIMEOUT", 1),
     ):
         result = await start_flow(hass, config_entry)
         assert result["step_id"] == "account"
@@ -496,7 +496,9 @@ async def test_failed_attempts_leave_no_session_open(
         sessions.append(session)
         return session
 
-    with patch("custom_components.balupi.plugs.async_create_clientsession", tracked):
+    with patch(
+        "custom_components.balupi.coordinator.plugs.async_create_clientsession", tracked
+    ):
         result = await start_flow(hass, entry)
         # A refused login, then nothing there.
         for host in (f"127.0.0.1:{plug.port}", "127.0.0.1"):
@@ -789,7 +791,7 @@ async def test_power_off_means_offline_at_once(
     nas.mode = Mode.ERROR
     await advance(hass, freezer, 6, step=1)
     assert value(hass, "sensor.baluhost_nas_state") == NasState.OFFLINE
-    assert entry.runtime_data.coordinator.lifecycle.reason == "power"
+    assert entry.runtime_data.nas.lifecycle.reason == "power"
 
 
 async def test_running_but_silent_nas_is_not_offline(
@@ -863,7 +865,7 @@ async def test_wake_refused_by_the_plug(
     # The next poll, made here so a slow real request cannot miss the step.
     for coordinator in entry.runtime_data.plugs.values():
         await coordinator.async_refresh()
-    assert entry.runtime_data.coordinator.power_hint() in (
+    assert entry.runtime_data.nas.power_hint() in (
         PowerHint.RUNNING,
         PowerHint.UNPOWERED,
     )

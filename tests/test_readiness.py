@@ -182,7 +182,7 @@ def _dynamic_keys() -> dict[tuple[str, str], set[str]]:
         },
         ("services", "err.key"): set(get_args(MonthErrorKey.__value__)),
         # async_wake refuses these two states by name.
-        ("coordinator", "f'already_{state}'"): {
+        ("coordinator.nas", "f'already_{state}'"): {
             f"already_{state}" for state in (NasState.ONLINE, NasState.BOOTING)
         },
     }
@@ -195,8 +195,11 @@ class KeyFinder:
         self.trees: dict[str, ast.Module] = {}
         self.modules: dict[str, ModuleType] = {}
         self.parents: dict[ast.AST, ast.AST] = {}
-        for path in sorted(PACKAGE.glob("*.py")):
-            name = path.stem
+        for path in sorted(PACKAGE.rglob("*.py")):
+            parts = path.relative_to(PACKAGE).with_suffix("").parts
+            if len(parts) > 1 and parts[-1] == "__init__":
+                parts = parts[:-1]
+            name = ".".join(parts)
             tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
             self.trees[name] = tree
             self.modules[name] = importlib.import_module(

@@ -178,7 +178,7 @@ async def test_unsendable_packet_is_a_translated_error(
 ) -> None:
     with (
         patch(
-            "custom_components.balupi.coordinator.async_send_magic_packet",
+            "custom_components.balupi.coordinator.nas.async_send_magic_packet",
             side_effect=OSError("Network is unreachable"),
         ),
         pytest.raises(HomeAssistantError) as err,

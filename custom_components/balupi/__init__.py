@@ -12,7 +12,6 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
-from .config_flow import pihole_subentry
 from .const import (
     CONF_PLUG_INTERVAL,
     CONF_ROLE,
@@ -24,21 +23,17 @@ from .const import (
     ROLE_NAS,
     SUBENTRY_PLUG,
 )
-from .coordinator import (
-    NasCoordinator,
-    SnapshotCoordinator,
-    lifecycle_store,
-    power_thresholds,
-    snapshot_store,
-)
-from .data import BalupiConfigEntry, BalupiData
-from .dns import DnsCoordinator, async_remove_dns
+from .coordinator import BalupiConfigEntry, BalupiData
+from .coordinator.dns import DnsCoordinator, async_remove_dns, pihole_subentry
+from .coordinator.inbox import InboxCoordinator, async_remove_inbox, inbox_settings
+from .coordinator.insights import InsightsCoordinator
+from .coordinator.nas import NasCoordinator, power_thresholds
+from .coordinator.plugs import PlugCoordinator, energy_value
+from .coordinator.snapshot import SnapshotCoordinator
+from .coordinator.store import ENTRY_STORES, entry_store
 from .entity import nas_device_info
 from .heartbeat import PowerHint, PowerThresholds
-from .inbox import InboxCoordinator, async_remove_inbox, inbox_settings, inbox_store
-from .insight_coordinator import InsightsCoordinator, insights_store
 from .pihole import PiholeClient
-from .plugs import PlugCoordinator, energy_value
 from .services import async_setup_services
 from .tariff import tariff_from_options
 from .views import async_register_views
@@ -64,22 +59,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
     the NAS's handshake. Until then the NAS shows its restored state and the
     Pi-hole and plug entities are unavailable.
     """
-    coordinator = NasCoordinator(hass, entry)
+    nas = NasCoordinator(hass, entry)
     snapshots = SnapshotCoordinator(hass, entry)
     await snapshots.async_load()
-    await coordinator.async_load()
+    await nas.async_load()
+    # Filled by _async_setup_plugs; the insights read the plugs through it.
+    plugs: dict[str, PlugCoordinator] = {}
     insights = InsightsCoordinator(
-        hass, entry, tariff_from_options(entry.options, DEFAULT_PRICE)
+        hass, entry, tariff_from_options(entry.options, DEFAULT_PRICE), nas, plugs
     )
     await insights.async_load()
     entry.runtime_data = BalupiData(
-        coordinator, snapshots, insights, loaded_with=_loaded_with(entry)
+        nas, snapshots, insights, plugs=plugs, loaded_with=_loaded_with(entry)
     )
     entry.async_on_unload(insights.async_save)
     entry.async_on_unload(
-        coordinator.async_add_transition_listener(insights.async_on_nas_transition)
+        nas.async_add_transition_listener(insights.async_on_nas_transition)
     )
-    polled: list[DataUpdateCoordinator[Any]] = [coordinator]
+    polled: list[DataUpdateCoordinator[Any]] = [nas]
     if (pihole := pihole_subentry(entry)) is not None:
         client = PiholeClient(
             async_get_clientsession(hass, verify_ssl=pihole.data[CONF_VERIFY_SSL]),
@@ -90,23 +87,23 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
         # Registered before the DNS coordinator, so it runs after the coordinator
         # stopped: the logout frees the Pi-hole seat last.
         entry.async_on_unload(client.close)
-        dns = DnsCoordinator(hass, entry, client, pihole)
+        dns = DnsCoordinator(hass, entry, client, pihole, nas)
         await dns.async_load()
         entry.runtime_data.dns = dns
         entry.async_on_unload(
-            coordinator.async_add_transition_listener(dns.async_on_nas_transition)
+            nas.async_add_transition_listener(dns.async_on_nas_transition)
         )
         polled.append(dns)
     else:
         await async_remove_dns(hass, entry)
     if (settings := inbox_settings(entry.data, entry.options)) is not None:
-        inbox = InboxCoordinator(hass, entry, settings)
+        inbox = InboxCoordinator(hass, entry, settings, nas)
         entry.runtime_data.inbox = inbox
         # A missing folder leaves the inbox entities unavailable, not the entry.
         await inbox.async_load()
         await inbox.async_refresh()
         entry.async_on_unload(
-            coordinator.async_add_transition_listener(inbox.async_on_nas_transition)
+            nas.async_add_transition_listener(inbox.async_on_nas_transition)
         )
     else:
         async_remove_inbox(hass, entry)
@@ -150,7 +147,7 @@ def _async_setup_plugs(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
         runtime.plugs[subentry.subentry_id] = plug
         if subentry.data[CONF_ROLE] == ROLE_NAS:
             plug.nas_device_id = nas_device.id
-            runtime.coordinator.power_hint = partial(
+            runtime.nas.power_hint = partial(
                 _nas_power, plug, power_thresholds(entry.options)
             )
         # Before the first poll, which writes model and firmware to it.
@@ -202,10 +199,5 @@ async def async_unload_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> b
 async def async_remove_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
     """Delete what was persisted for a removed entry."""
     await async_remove_dns(hass, entry)
-    for store in (
-        lifecycle_store,
-        snapshot_store,
-        inbox_store,
-        insights_store,
-    ):
-        await store(hass, entry.entry_id).async_remove()
+    for key in ENTRY_STORES:
+        await entry_store(hass, entry.entry_id, key).async_remove()

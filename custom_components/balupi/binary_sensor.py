@@ -10,7 +10,7 @@ from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .data import BalupiConfigEntry
+from .coordinator import BalupiConfigEntry
 from .entity import BalupiDnsEntity, BalupiInboxEntity, BalupiNasEntity
 from .nas_state import NasState
 
@@ -44,9 +44,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the NAS connectivity sensor, and the DNS one with a Pi-hole."""
-    async_add_entities(
-        [NasOnlineBinarySensor(entry.runtime_data.coordinator, NAS_ONLINE)]
-    )
+    async_add_entities([NasOnlineBinarySensor(entry.runtime_data.nas, NAS_ONLINE)])
     if (inbox := entry.runtime_data.inbox) is not None:
         async_add_entities([InboxFlushingBinarySensor(inbox, INBOX_FLUSHING)])
     if (dns := entry.runtime_data.dns) is not None:

@@ -6,7 +6,7 @@ from homeassistant.components.button import ButtonEntity, ButtonEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .data import BalupiConfigEntry
+from .coordinator import BalupiConfigEntry
 from .entity import BalupiInboxEntity, BalupiNasEntity
 
 # Sends a packet to the LAN: one press at a time.
@@ -22,7 +22,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the wake button, and the flush button with an inbox."""
-    async_add_entities([WakeButton(entry.runtime_data.coordinator, WAKE)])
+    async_add_entities([WakeButton(entry.runtime_data.nas, WAKE)])
     if (inbox := entry.runtime_data.inbox) is not None:
         async_add_entities([FlushInboxButton(inbox, FLUSH_INBOX)])
 

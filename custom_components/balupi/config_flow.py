@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from ipaddress import ip_address
 from pathlib import Path
-import secrets
 from typing import Any, override
 
 import asyncssh
-from kasa import AuthenticationError, Credentials, Discover, KasaException
+from kasa import Credentials, KasaException
 import probatio
-from yarl import URL
 
 from homeassistant.components import network
 from homeassistant.config_entries import (
@@ -105,9 +102,7 @@ from .const import (
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SSH_PORT,
     DOMAIN,
-    GENERATED_SECRET_BYTES,
     HEALTH_TIMEOUT,
-    MIN_SECRET_LENGTH,
     REAUTH,
     REAUTH_PLUG,
     REAUTH_TPLINK,
@@ -116,18 +111,15 @@ from .const import (
     SUBENTRY_PIHOLE,
     SUBENTRY_PLUG,
 )
-from .coordinator import HealthStatus, async_check_health, health_url
-from .inbox import inbox_settings
-from .pihole import (
-    PiholeAuthError,
-    PiholeClient,
-    PiholeConnectionError,
-    PiholeError,
-    PiholeForbiddenError,
-    PiholeRateLimitedError,
-    PiholeSeatsExceededError,
+from .coordinator.dns import async_test_pihole, pihole_subentry
+from .coordinator.inbox import inbox_folder_error, inbox_settings
+from .coordinator.nas import HealthStatus, async_check_health, health_url
+from .coordinator.plugs import (
+    async_discover_plugs,
+    async_identify_tapo,
+    credentials_of,
+    plug_error_key,
 )
-from .plugs import async_identify_tapo, credentials_of, is_third_party_refusal
 from .transfer import (
     FlushError,
     async_fetch_host_key,
@@ -135,7 +127,17 @@ from .transfer import (
     host_key_fingerprint,
     read_client_key,
 )
-from .wol import is_valid_mac
+from .validation import (
+    health_path_error,
+    hostname_error,
+    ip_error,
+    mac_error,
+    normalised_url,
+    secret_or_error,
+    split_host,
+    stripped,
+    tariff_errors,
+)
 
 # Entry changes (reconfigure, options, Pi-hole) are applied by the entry's update
 # listener, which reloads it; the flows only store them.
@@ -143,7 +145,6 @@ from .wol import is_valid_mac
 TEXT = TextSelector()
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
-DISCOVERY_TIMEOUT = 3
 PORT = NumberSelector(
     NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
 )
@@ -203,40 +204,22 @@ async def _default_broadcast(hass: HomeAssistant) -> str:
     return addresses[0] if addresses else DEFAULT_BROADCAST_ADDRESS
 
 
-def _is_ip(value: str) -> bool:
-    try:
-        ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _normalise(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Check and normalise the connection form; return data and inline errors."""
-    data = {
-        key: value.strip() if isinstance(value, str) else value
-        for key, value in user_input.items()
-    }
-    errors: dict[str, str] = {}
-    url = URL(data[CONF_URL])
-    if url.scheme not in ("http", "https") or not url.host:
-        errors[CONF_URL] = "invalid_url"
-    data[CONF_URL] = str(url).rstrip("/")
-    if not data[CONF_HEALTH_PATH].startswith("/"):
-        errors[CONF_HEALTH_PATH] = "invalid_health_path"
-    if not _is_ip(data[CONF_IP_ADDRESS]):
-        errors[CONF_IP_ADDRESS] = "invalid_ip"
+    data = stripped(user_input)
+    data[CONF_URL], url_error = normalised_url(data[CONF_URL])
     data[CONF_MAC] = format_mac(data[CONF_MAC]).lower()
-    if not is_valid_mac(data[CONF_MAC]):
-        errors[CONF_MAC] = "invalid_mac"
-    if not _is_ip(data[CONF_BROADCAST_ADDRESS]):
-        errors[CONF_BROADCAST_ADDRESS] = "invalid_ip"
     data[CONF_BROADCAST_PORT] = int(data[CONF_BROADCAST_PORT])
-    if not data.get(CONF_SECRET):
-        data[CONF_SECRET] = secrets.token_urlsafe(GENERATED_SECRET_BYTES)
-    elif len(data[CONF_SECRET]) < MIN_SECRET_LENGTH:
-        errors[CONF_SECRET] = "secret_too_short"
-    return data, errors
+    data[CONF_SECRET], secret_error = secret_or_error(data.get(CONF_SECRET))
+    errors = {
+        CONF_URL: url_error,
+        CONF_HEALTH_PATH: health_path_error(data[CONF_HEALTH_PATH]),
+        CONF_IP_ADDRESS: ip_error(data[CONF_IP_ADDRESS]),
+        CONF_MAC: mac_error(data[CONF_MAC]),
+        CONF_BROADCAST_ADDRESS: ip_error(data[CONF_BROADCAST_ADDRESS]),
+        CONF_SECRET: secret_error,
+    }
+    return data, {key: error for key, error in errors.items() if error}
 
 
 class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -465,7 +448,7 @@ class BalupiOptionsFlow(OptionsFlow):
         """Show plug polling, tariff and the NAS power thresholds."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = _tariff_errors(user_input)
+            errors = tariff_errors(user_input)
             if not errors:
                 user_input[CONF_PLUG_INTERVAL] = int(user_input[CONF_PLUG_INTERVAL])
                 return self._save(user_input, ENERGY_KEYS)
@@ -567,7 +550,7 @@ class BalupiOptionsFlow(OptionsFlow):
             if not values.get(key):
                 errors[key] = "required_for_inbox"
         if folder_error := await self.hass.async_add_executor_job(
-            _inbox_folder_error, self.hass, Path(values[CONF_INBOX_PATH])
+            inbox_folder_error, self.hass, Path(values[CONF_INBOX_PATH])
         ):
             errors[CONF_INBOX_PATH] = folder_error
         if CONF_KEY_PATH not in errors:
@@ -619,15 +602,6 @@ class BalupiOptionsFlow(OptionsFlow):
             if key not in replaces
         }
         return self.async_create_entry(data=options | values)
-
-
-def _inbox_folder_error(hass: HomeAssistant, folder: Path) -> str | None:
-    """Check the inbox folder (file-system access: run in the executor)."""
-    if not folder.is_absolute() or not hass.config.is_allowed_path(str(folder)):
-        return "inbox_not_allowed"
-    if not folder.is_dir():
-        return "inbox_not_found"
-    return None
 
 
 INBOX_KEYS = (
@@ -682,70 +656,6 @@ def _watts() -> NumberSelector:
     )
 
 
-def _tariff_errors(values: dict[str, Any]) -> dict[str, str]:
-    """Time-of-use needs start, end and price together; thresholds must rise."""
-    errors: dict[str, str] = {}
-    tou = [values.get(key) for key in (CONF_TOU_START, CONF_TOU_END, CONF_TOU_PRICE)]
-    if any(value is not None for value in tou) and not all(
-        value is not None for value in tou
-    ):
-        errors[CONF_TOU_PRICE] = "tou_incomplete"
-    if not (
-        values[CONF_POWER_OFF]
-        <= values[CONF_POWER_STANDBY]
-        <= values[CONF_POWER_RUNNING]
-    ):
-        errors[CONF_POWER_STANDBY] = "thresholds_order"
-    return errors
-
-
-def pihole_subentry(entry: ConfigEntry) -> ConfigSubentry | None:
-    """Return the entry's Pi-hole settings, if any."""
-    return next(
-        (
-            subentry
-            for subentry in entry.subentries.values()
-            if subentry.subentry_type == SUBENTRY_PIHOLE
-        ),
-        None,
-    )
-
-
-PIHOLE_ERRORS: dict[type[PiholeError], str] = {
-    PiholeAuthError: "invalid_auth",
-    PiholeForbiddenError: "read_only",
-    PiholeSeatsExceededError: "seats_exceeded",
-    PiholeRateLimitedError: "rate_limited",
-    PiholeConnectionError: "cannot_connect",
-}
-
-
-async def async_test_pihole(
-    hass: HomeAssistant, data: dict[str, Any]
-) -> dict[str, str]:
-    """Log in, read the version and the records, check writes are allowed.
-
-    The session is closed again at once: Pi-hole has only 16 seats for all
-    its clients.
-    """
-    client = PiholeClient(
-        async_get_clientsession(hass, verify_ssl=data[CONF_VERIFY_SSL]),
-        data[CONF_URL],
-        data[CONF_PASSWORD],
-        verify_tls=data[CONF_VERIFY_SSL],
-    )
-    try:
-        await client.version()
-        await client.records()
-        if not await client.can_write():
-            return {"base": "read_only"}
-    except PiholeError as err:
-        return {"base": PIHOLE_ERRORS.get(type(err), "cannot_connect")}
-    finally:
-        await client.close()
-    return {}
-
-
 def _pihole_schema(defaults: dict[str, Any]) -> probatio.Schema:
     return probatio.Schema(
         {
@@ -765,17 +675,18 @@ def _pihole_schema(defaults: dict[str, Any]) -> probatio.Schema:
     )
 
 
-def _check_pihole_form(data: dict[str, Any]) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    url = URL(data[CONF_URL])
-    if url.scheme not in ("http", "https") or not url.host:
-        errors[CONF_URL] = "invalid_url"
-    hostname = data[CONF_HOSTNAME]
-    if not hostname or any(char.isspace() for char in hostname) or _is_ip(hostname):
-        errors[CONF_HOSTNAME] = "invalid_hostname"
-    if not _is_ip(data[CONF_PI_IP]):
-        errors[CONF_PI_IP] = "invalid_ip"
-    return errors
+def _check_pihole_form(
+    user_input: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Check and normalise the Pi-hole form; return data and inline errors."""
+    data = stripped(user_input)
+    data[CONF_URL], url_error = normalised_url(data[CONF_URL])
+    errors = {
+        CONF_URL: url_error,
+        CONF_HOSTNAME: hostname_error(data[CONF_HOSTNAME]),
+        CONF_PI_IP: ip_error(data[CONF_PI_IP]),
+    }
+    return data, {key: error for key, error in errors.items() if error}
 
 
 class PiholeSubentryFlow(ConfigSubentryFlow):
@@ -808,14 +719,8 @@ class PiholeSubentryFlow(ConfigSubentryFlow):
     ) -> SubentryFlowResult:
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {
-                key: value.strip() if isinstance(value, str) else value
-                for key, value in user_input.items()
-            }
-            data[CONF_URL] = data[CONF_URL].rstrip("/")
-            errors = _check_pihole_form(data) or await async_test_pihole(
-                self.hass, data
-            )
+            data, errors = _check_pihole_form(user_input)
+            errors = errors or await async_test_pihole(self.hass, data)
             if not errors:
                 title = f"Pi-hole ({data[CONF_HOSTNAME]})"
                 if step_id == "user":
@@ -830,14 +735,6 @@ class PiholeSubentryFlow(ConfigSubentryFlow):
         return self.async_show_form(
             step_id=step_id, data_schema=_pihole_schema(defaults), errors=errors
         )
-
-
-def _split_host(value: str) -> tuple[str, int | None]:
-    """Split "host" or "host:port" (a plug behind port forwarding, or a test)."""
-    host, _, port = value.strip().rpartition(":")
-    if host and port.isdigit() and "]" not in port:
-        return host, int(port)
-    return value.strip(), None
 
 
 class PlugSubentryFlow(ConfigSubentryFlow):
@@ -882,7 +779,7 @@ class PlugSubentryFlow(ConfigSubentryFlow):
                 if result is not None:
                     return result
         elif not self._discovered:
-            self._discovered = await _async_discover_plugs(self.hass, entry)
+            self._discovered = await async_discover_plugs(self.hass, entry)
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_HOST): SelectSelector(
@@ -916,7 +813,7 @@ class PlugSubentryFlow(ConfigSubentryFlow):
     ) -> tuple[SubentryFlowResult | None, dict[str, str]]:
         """Log in to the plug; create the subentry or say what went wrong."""
         assert self._credentials is not None  # noqa: S101 (set by the steps before)
-        host, port = _split_host(user_input[CONF_HOST])
+        host, port = split_host(user_input[CONF_HOST])
         try:
             plug = await async_identify_tapo(self.hass, host, port, self._credentials)
         except (KasaException, TimeoutError) as err:
@@ -944,15 +841,6 @@ class PlugSubentryFlow(ConfigSubentryFlow):
         return self.async_create_entry(title=title, data=data, unique_id=plug.mac), {}
 
 
-def plug_error_key(err: Exception) -> str:
-    """Name what went wrong while logging in to a plug (a form error key)."""
-    if is_third_party_refusal(err):
-        return "third_party_off"
-    if isinstance(err, AuthenticationError):
-        return "invalid_auth"
-    return "cannot_connect"
-
-
 def _account_schema() -> probatio.Schema:
     return probatio.Schema(
         {
@@ -972,22 +860,3 @@ def _plug_role_errors(entry: ConfigEntry, role: str) -> dict[str, str]:
     ):
         return {CONF_ROLE: "nas_role_taken"}
     return {}
-
-
-async def _async_discover_plugs(
-    hass: HomeAssistant, entry: ConfigEntry
-) -> dict[str, str]:
-    """Scan Home Assistant's networks for plugs not yet added; host -> label."""
-    known = {sub.unique_id for sub in entry.subentries.values()}
-    found: dict[str, str] = {}
-    for broadcast in await network.async_get_ipv4_broadcast_addresses(hass):
-        devices = await Discover.discover(
-            target=str(broadcast), discovery_timeout=DISCOVERY_TIMEOUT
-        )
-        for host, device in devices.items():
-            if format_mac(device.mac) in known:
-                continue
-            port = device.config.connection_type.http_port
-            address = host if port in (None, 80) else f"{host}:{port}"
-            found[address] = f"{device.model} {address} ({format_mac(device.mac)})"
-    return found

@@ -27,8 +27,8 @@ from .const import (
     CONF_TPLINK_PASSWORD,
     CONF_TPLINK_USERNAME,
 )
-from .data import BalupiConfigEntry, DnsTarget
-from .dns import DnsStatus
+from .coordinator import BalupiConfigEntry
+from .coordinator.dns import DnsStatus, DnsTarget
 
 # Every credential, and (as core's tplink does) every MAC, host and IP address,
 # wherever it appears: users post diagnostics in public issues.
@@ -54,7 +54,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: BalupiConfigEntry
 ) -> dict[str, Any]:
     """Return what helps to debug the NAS lifecycle."""
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data.nas
     diagnostics = {
         "entry": {"data": dict(entry.data), "options": dict(entry.options)},
         "lifecycle": coordinator.lifecycle.as_dict(),

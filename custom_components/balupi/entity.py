@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_MAC, CONF_URL
 from homeassistant.helpers.device_registry import (
     CONNECTION_NETWORK_MAC,
@@ -11,21 +10,18 @@ from homeassistant.helpers.device_registry import (
     DeviceInfo,
 )
 from homeassistant.helpers.entity import EntityDescription
-from homeassistant.helpers.update_coordinator import (
-    CoordinatorEntity,
-    DataUpdateCoordinator,
-)
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import NasCoordinator, SnapshotCoordinator
-from .data import BalupiConfigEntry
-from .dns import DnsCoordinator
-from .inbox import InboxCoordinator
-from .insight_coordinator import InsightsCoordinator
-from .plugs import PlugCoordinator
+from .coordinator.dns import DnsCoordinator
+from .coordinator.inbox import InboxCoordinator
+from .coordinator.insights import InsightsCoordinator
+from .coordinator.nas import NasCoordinator
+from .coordinator.plugs import PlugCoordinator
+from .coordinator.snapshot import SnapshotCoordinator
 
 
-def nas_device_info(entry: BalupiConfigEntry) -> DeviceInfo:
+def nas_device_info(entry: ConfigEntry) -> DeviceInfo:
     """Return the NAS device, identified by its MAC."""
     mac: str = entry.data[CONF_MAC]
     return DeviceInfo(
@@ -38,64 +34,33 @@ def nas_device_info(entry: BalupiConfigEntry) -> DeviceInfo:
     )
 
 
-class _NasDeviceEntity[CoordinatorT: DataUpdateCoordinator[Any]](
-    CoordinatorEntity[CoordinatorT]
-):
+class BalupiNasDeviceEntity[
+    CoordinatorT: NasCoordinator
+    | SnapshotCoordinator
+    | InboxCoordinator
+    | InsightsCoordinator
+](CoordinatorEntity[CoordinatorT]):
     """An entity of the NAS device, named by its translation key."""
 
     _attr_has_entity_name = True
 
     def __init__(
-        self,
-        coordinator: CoordinatorT,
-        entry: BalupiConfigEntry,
-        description: EntityDescription,
+        self, coordinator: CoordinatorT, description: EntityDescription
     ) -> None:
         """Attach the entity to the NAS device."""
         super().__init__(coordinator)
+        entry = coordinator.config_entry
         self.entity_description = description
         self._attr_unique_id = f"{entry.data[CONF_MAC]}_{description.key}"
         self._attr_device_info = nas_device_info(entry)
 
 
-class BalupiNasEntity(_NasDeviceEntity[NasCoordinator]):
-    """An entity fed by the heartbeat."""
-
-    def __init__(
-        self, coordinator: NasCoordinator, description: EntityDescription
-    ) -> None:
-        """Attach the entity to the NAS device."""
-        super().__init__(coordinator, coordinator.config_entry, description)
-
-
-class BalupiSnapshotEntity(_NasDeviceEntity[SnapshotCoordinator]):
-    """An entity fed by the NAS's last going-offline snapshot."""
-
-    def __init__(
-        self, coordinator: SnapshotCoordinator, description: EntityDescription
-    ) -> None:
-        """Attach the entity to the NAS device."""
-        super().__init__(coordinator, coordinator.config_entry, description)
-
-
-class BalupiInboxEntity(_NasDeviceEntity[InboxCoordinator]):
-    """An entity of the Pi's inbox, shown on the NAS device it feeds."""
-
-    def __init__(
-        self, coordinator: InboxCoordinator, description: EntityDescription
-    ) -> None:
-        """Attach the entity to the NAS device."""
-        super().__init__(coordinator, coordinator.config_entry, description)
-
-
-class BalupiInsightEntity(_NasDeviceEntity[InsightsCoordinator]):
-    """An energy insight, shown on the NAS device."""
-
-    def __init__(
-        self, coordinator: InsightsCoordinator, description: EntityDescription
-    ) -> None:
-        """Attach the entity to the NAS device."""
-        super().__init__(coordinator, coordinator.config_entry, description)
+# Fed by the heartbeat, the last going-offline snapshot, the Pi's inbox (shown
+# on the NAS it feeds) and the energy insights.
+BalupiNasEntity = BalupiNasDeviceEntity[NasCoordinator]
+BalupiSnapshotEntity = BalupiNasDeviceEntity[SnapshotCoordinator]
+BalupiInboxEntity = BalupiNasDeviceEntity[InboxCoordinator]
+BalupiInsightEntity = BalupiNasDeviceEntity[InsightsCoordinator]
 
 
 class BalupiDnsEntity(CoordinatorEntity[DnsCoordinator]):

@@ -26,6 +26,8 @@ from urllib.parse import quote
 
 import aiohttp
 
+from .payload import dig
+
 AUTH_PATH: Final = "/auth"
 HOSTS_PATH: Final = "/config/dns/hosts"
 SID_HEADER: Final = "X-FTL-SID"
@@ -101,14 +103,14 @@ class _Reply:
     @property
     def error_key(self) -> str | None:
         """Return FTL's machine-readable error key, if the body carries one."""
-        key = _dig(self.body, "error", "key")
+        key = dig(self.body, "error", "key")
         return key if isinstance(key, str) else None
 
     @property
     def message(self) -> str:
         """Return FTL's human-readable error (or session) message, shortened."""
         for path in (("error", "message"), ("session", "message")):
-            text = _dig(self.body, *path)
+            text = dig(self.body, *path)
             if isinstance(text, str):
                 return _excerpt(text)
         return HTTPStatus(self.status).phrase if self.status in HTTPStatus else ""
@@ -138,15 +140,6 @@ class _HostEntry:
     def without(self, name: str) -> tuple[str, ...]:
         """Return the entry's other names, those that must survive a removal."""
         return tuple(own for own in self.names if not _same_name(own, name))
-
-
-def _dig(data: Any, *keys: str) -> Any:
-    """Return ``data[k1][k2]...`` or None where the JSON has another shape."""
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 def _excerpt(text: str) -> str:
@@ -228,7 +221,7 @@ def _raise_for(reply: _Reply, what: str) -> NoReturn:
     """Raise the exception that matches an unwanted answer."""
     reason = f"HTTP {reply.status}"
     quote = reply.message
-    if isinstance(hint := _dig(reply.body, "error", "hint"), str):
+    if isinstance(hint := dig(reply.body, "error", "hint"), str):
         quote += f" ({_excerpt(hint)})"
     if reply.status == HTTPStatus.FORBIDDEN:
         raise PiholeForbiddenError(reason, what=what, quote=quote)
@@ -275,18 +268,12 @@ class PiholeClient:
         # logins used up the second's budget (verify_login() counts the failed
         # check against the web password, then the rate-limited app check reads
         # as incorrect), and a password fixed on the Pi-hole should be picked
-        # up without a restart. set_password() clears the rejection at once.
+        # up without a restart.
         self._rejected: str | None = None
         self._rejected_until = 0.0
         # Monotonic on purpose (wall-clock jumps must not expire a session);
         # tests replace it to age the session without waiting.
         self._clock: Callable[[], float] = time.monotonic
-
-    def set_password(self, password: str) -> None:
-        """Use another password from the next login on (clears a rejection)."""
-        self._password = password
-        self._rejected = None
-        self._rejected_until = 0.0
 
     async def close(self) -> None:
         """Log out (freeing the seat) and forget the session; safe to repeat."""
@@ -301,7 +288,7 @@ class PiholeClient:
         # {"version": {"core": ..., "web": ..., "ftl": {"local": {"version":
         # "v6.4.1", "branch": ..., "date": ..., "hash": ...}, "remote": ...}}};
         # core and web are "N/A" where only FTL is installed, so FTL it is.
-        version = _dig(reply.body, "version", "ftl", "local", "version")
+        version = dig(reply.body, "version", "ftl", "local", "version")
         if not isinstance(version, str) or not version:
             raise PiholeConnectionError(
                 "no FTL version in answer", what="GET /info/version"
@@ -313,14 +300,6 @@ class PiholeClient:
         return [
             (entry.ip, name) for entry in await self._entries() for name in entry.names
         ]
-
-    async def add_record(self, ip: str, name: str) -> None:
-        """Add the record ``ip name``; an identical one already there is fine."""
-        await self._put_entry(_record_entry(ip, name))
-
-    async def delete_record(self, ip: str, name: str) -> None:
-        """Delete the record ``ip name``; one that is already gone is fine."""
-        await self._delete_entry(_record_entry(ip, name))
 
     async def can_write(self) -> bool:
         """Return whether this login may change the Pi-hole's configuration.
@@ -334,7 +313,7 @@ class PiholeClient:
         but reading is side-effect free and names the reason.) ``app_sudo`` can
         be switched at any time and applies at once, so nothing is cached.
         """
-        sessions = _dig((await self._call("GET", "/auth/sessions")).body, "sessions")
+        sessions = dig((await self._call("GET", "/auth/sessions")).body, "sessions")
         ours = next(
             (
                 entry
@@ -350,7 +329,7 @@ class PiholeClient:
         if ours.get("app") is not True:
             return True
         reply = await self._call("GET", "/config/webserver/api/app_sudo")
-        return _dig(reply.body, "config", "webserver", "api", "app_sudo") is True
+        return dig(reply.body, "config", "webserver", "api", "app_sudo") is True
 
     async def ensure_record(self, name: str, ip: str) -> bool:
         """Make ``name`` resolve to ``ip`` only; True once the Pi-hole says so.
@@ -396,7 +375,7 @@ class PiholeClient:
     async def _entries(self) -> list[_HostEntry]:
         """Return the parsed dns.hosts entries (malformed ones skipped)."""
         reply = await self._call("GET", HOSTS_PATH)
-        hosts = _dig(reply.body, "config", "dns", "hosts")
+        hosts = dig(reply.body, "config", "dns", "hosts")
         if not isinstance(hosts, list):
             raise PiholeConnectionError(
                 "no host list in answer", what=f"GET {HOSTS_PATH}"
@@ -493,8 +472,8 @@ class PiholeClient:
             )
         if reply.status != HTTPStatus.OK:
             _raise_for(reply, "login")
-        sid = _dig(reply.body, "session", "sid")
-        validity = _dig(reply.body, "session", "validity")
+        sid = dig(reply.body, "session", "sid")
+        validity = dig(reply.body, "session", "validity")
         if not isinstance(sid, str) or not sid or not isinstance(validity, int):
             raise PiholeConnectionError(
                 "no session in answer", what="login", quote=reply.message

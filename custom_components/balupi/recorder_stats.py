@@ -7,13 +7,15 @@ the sensors (hourly change of each total), so BaluPi stores no history itself.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from homeassistant.components.recorder.statistics import (
     statistic_during_period,
     statistics_during_period,
 )
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import (
     CONF_MAC,
     Platform,
@@ -27,12 +29,9 @@ from homeassistant.helpers.recorder import get_instance
 
 from .const import CONF_ROLE
 
-if TYPE_CHECKING:
-    from .data import BalupiConfigEntry
-
 
 def entity_id_for(
-    hass: HomeAssistant, entry: BalupiConfigEntry, unique_id: str
+    hass: HomeAssistant, entry: ConfigEntry, unique_id: str
 ) -> str | None:
     """Return the sensor with this unique id of the entry, if registered."""
     return er.async_get(hass).async_get_entity_id(
@@ -40,17 +39,19 @@ def entity_id_for(
     )
 
 
-def nas_sensor(hass: HomeAssistant, entry: BalupiConfigEntry, key: str) -> str | None:
+def nas_sensor(hass: HomeAssistant, entry: ConfigEntry, key: str) -> str | None:
     """Return the entity id of a sensor on the NAS device."""
     return entity_id_for(hass, entry, f"{entry.data[CONF_MAC]}_{key}")
 
 
-def cost_statistic_ids(hass: HomeAssistant, entry: BalupiConfigEntry) -> set[str]:
-    """Return the cost sensors of every plug (their statistics are kept)."""
+def cost_statistic_ids(
+    hass: HomeAssistant, entry: ConfigEntry, macs: Iterable[str]
+) -> set[str]:
+    """Return the cost sensors of these plugs (their statistics are kept)."""
     return {
         entity_id
-        for plug in entry.runtime_data.plugs.values()
-        if (entity_id := entity_id_for(hass, entry, f"{plug.mac}_cost"))
+        for mac in macs
+        if (entity_id := entity_id_for(hass, entry, f"{mac}_cost"))
     }
 
 
@@ -107,22 +108,29 @@ REPORT_UNITS = {
 
 
 async def async_month_report(
-    hass: HomeAssistant, entry: BalupiConfigEntry, start: datetime, end: datetime
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    plugs: Iterable[ConfigSubentry],
+    start: datetime,
+    end: datetime,
 ) -> dict[str, Any]:
-    """Return a month's energy, cost, awake time and savings from the statistics."""
+    """Return a month's energy, cost, awake time and savings from the statistics.
+
+    ``plugs`` are the subentries of the plugs the entry was set up with.
+    """
 
     async def change(key: str, mac: str | None = None) -> float | None:
         entity_id = entity_id_for(hass, entry, f"{mac or entry.data[CONF_MAC]}_{key}")
         return await async_period_value(hass, entity_id, start, end, "change")
 
-    plugs: list[dict[str, Any]] = [
+    rows: list[dict[str, Any]] = [
         {
-            "name": coordinator.subentry.title,
-            "role": coordinator.subentry.data[CONF_ROLE],
-            "energy_kwh": await change("energy_today", coordinator.mac),
-            "cost": await change("cost", coordinator.mac),
+            "name": plug.title,
+            "role": plug.data[CONF_ROLE],
+            "energy_kwh": await change("energy_today", plug.data[CONF_MAC]),
+            "cost": await change("cost", plug.data[CONF_MAC]),
         }
-        for coordinator in entry.runtime_data.plugs.values()
+        for plug in plugs
     ]
     nas = {
         "awake_hours": await change("awake_today"),
@@ -133,11 +141,11 @@ async def async_month_report(
         ),
     }
     values = [*nas.values()] + [
-        row[key] for row in plugs for key in ("energy_kwh", "cost")
+        row[key] for row in rows for key in ("energy_kwh", "cost")
     ]
     has_data = any(value is not None for value in values)
     # A month without statistics reports zeros, and says so in has_data.
-    for row in plugs:
+    for row in rows:
         for key in ("energy_kwh", "cost"):
             row[key] = _rounded(row[key], 3)
     for key, value in nas.items():
@@ -147,10 +155,10 @@ async def async_month_report(
         "end": end.isoformat(),
         "currency": hass.config.currency,
         "has_data": has_data,
-        "plugs": plugs,
+        "plugs": rows,
         "total": {
-            "energy_kwh": round(sum(row["energy_kwh"] for row in plugs), 3),
-            "cost": round(sum(row["cost"] for row in plugs), 2),
+            "energy_kwh": round(sum(row["energy_kwh"] for row in rows), 3),
+            "cost": round(sum(row["cost"] for row in rows), 2),
         },
         "nas": nas,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from kasa import Device
@@ -35,10 +36,14 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_ROLE, DOMAIN, ROLE_GENERIC, ROLE_NAS
-from .coordinator import NasStatus, SnapshotCoordinator
-from .data import BalupiConfigEntry
-from .dns import DnsShown, DnsStatus
+from .const import CONF_ROLE, DOMAIN, ROLE_NAS
+from .coordinator import BalupiConfigEntry
+from .coordinator.dns import DnsShown, DnsStatus
+from .coordinator.inbox import InboxCoordinator
+from .coordinator.insights import Insights, InsightsCoordinator
+from .coordinator.nas import NasStatus
+from .coordinator.plugs import PlugCoordinator, energy_value
+from .coordinator.snapshot import SnapshotCoordinator
 from .entity import (
     BalupiDnsEntity,
     BalupiInboxEntity,
@@ -47,10 +52,7 @@ from .entity import (
     BalupiPlugEntity,
     BalupiSnapshotEntity,
 )
-from .inbox import InboxCoordinator
-from .insight_coordinator import Insights, InsightsCoordinator
 from .nas_state import NasState
-from .plugs import PlugCoordinator, energy_value
 from .snapshot import RAID_STATES, SMART_STATES, Snapshot, raid_state, slug, smart_state
 
 # Read-only coordinator entities: the coordinator serialises the updates.
@@ -305,8 +307,17 @@ class InsightSensorEntityDescription(SensorEntityDescription):
     monetary: bool = False
     # Starts at zero each month (last_reset tells the statistics).
     monthly: bool = False
-    # Needs the NAS plug (savings, baseline) or any plug (month costs).
-    needs: str | None = None
+    # Whether the entry has it, by the roles of its plugs: some need the NAS
+    # plug (savings, baseline), some any plug (month costs).
+    exists_fn: Callable[[set[str]], bool] = lambda _roles: True
+
+
+def _has_nas_plug(roles: set[str]) -> bool:
+    return ROLE_NAS in roles
+
+
+def _has_any_plug(roles: set[str]) -> bool:
+    return bool(roles)
 
 
 def _money(key: str, **kwargs: Any) -> InsightSensorEntityDescription:
@@ -347,7 +358,7 @@ INSIGHT_SENSORS: tuple[InsightSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         suggested_display_precision=1,
-        needs=ROLE_NAS,
+        exists_fn=_has_nas_plug,
         value_fn=lambda data: data.baseline,
     ),
     InsightSensorEntityDescription(
@@ -357,7 +368,7 @@ INSIGHT_SENSORS: tuple[InsightSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=3,
-        needs=ROLE_NAS,
+        exists_fn=_has_nas_plug,
         # Whole Wh: a state row per Wh saved, not per poll.
         value_fn=lambda data: (
             None if data.saved_kwh is None else round(data.saved_kwh, 3)
@@ -366,26 +377,26 @@ INSIGHT_SENSORS: tuple[InsightSensorEntityDescription, ...] = (
     _money(
         "cost_saved",
         state_class=SensorStateClass.TOTAL,
-        needs=ROLE_NAS,
+        exists_fn=_has_nas_plug,
         value_fn=lambda data: data.saved_cost,
     ),
     _money(
         "nas_cost_month",
         state_class=SensorStateClass.TOTAL,
         monthly=True,
-        needs=ROLE_NAS,
+        exists_fn=_has_nas_plug,
         value_fn=lambda data: data.nas_cost_month,
     ),
     _money(
         "cost_month",
         state_class=SensorStateClass.TOTAL,
         monthly=True,
-        needs=ROLE_GENERIC,
+        exists_fn=_has_any_plug,
         value_fn=lambda data: data.cost_month,
     ),
     _money(
         "projected_cost_month",
-        needs=ROLE_GENERIC,
+        exists_fn=_has_any_plug,
         value_fn=lambda data: data.projected_month,
     ),
 )
@@ -397,30 +408,14 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the NAS sensors; arrays and disks follow each new snapshot."""
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data.nas
     snapshots = entry.runtime_data.snapshots
     async_add_entities(NasSensor(coordinator, description) for description in SENSORS)
     async_add_entities(
         SnapshotSensor(snapshots, description) for description in SNAPSHOT_SENSORS
     )
 
-    registry = er.async_get(hass)
-    known: dict[str, SensorEntity] = {}
-
-    @callback
-    def sync_arrays_and_disks() -> None:
-        wanted = _array_and_disk_sensors(snapshots)
-        async_add_entities(entity for key, entity in wanted.items() if key not in known)
-        for unique_id in known.keys() - wanted.keys():
-            if entity_id := registry.async_get_entity_id(
-                SENSOR_DOMAIN, DOMAIN, unique_id
-            ):
-                registry.async_remove(entity_id)
-        known.clear()
-        known.update(wanted)
-
-    sync_arrays_and_disks()
-    entry.async_on_unload(snapshots.async_add_listener(sync_arrays_and_disks))
+    _async_follow_arrays_and_disks(hass, entry, snapshots, async_add_entities)
 
     if (inbox := entry.runtime_data.inbox) is not None:
         async_add_entities(
@@ -432,12 +427,9 @@ async def async_setup_entry(
     }
     insights = entry.runtime_data.insights
     insight_sensors: list[InsightSensor] = []
+    registry = er.async_get(hass)
     for description in INSIGHT_SENSORS:
-        if (
-            description.needs is None
-            or (description.needs == ROLE_GENERIC and roles)
-            or description.needs in roles
-        ):
+        if description.exists_fn(roles):
             insight_sensors.append(InsightSensor(insights, description))
         elif entity_id := registry.async_get_entity_id(
             SENSOR_DOMAIN, DOMAIN, f"{entry.data[CONF_MAC]}_{description.key}"
@@ -496,22 +488,58 @@ def _add_plug_sensors(
     entry.async_on_unload(plug.async_add_listener(add_reported))
 
 
+@callback
+def _async_follow_arrays_and_disks(
+    hass: HomeAssistant,
+    entry: BalupiConfigEntry,
+    snapshots: SnapshotCoordinator,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Keep one sensor per RAID array and per disk of the latest snapshot.
+
+    An array or disk that is new gets its sensors; one that is gone loses them
+    (from the registry too, rather than stay behind unavailable).
+    """
+    registry = er.async_get(hass)
+    known: set[str] = set()
+
+    @callback
+    def sync() -> None:
+        wanted = _array_and_disk_sensors(snapshots)
+        async_add_entities(
+            factory() for unique_id, factory in wanted.items() if unique_id not in known
+        )
+        for unique_id in known - wanted.keys():
+            if entity_id := registry.async_get_entity_id(
+                SENSOR_DOMAIN, DOMAIN, unique_id
+            ):
+                registry.async_remove(entity_id)
+        known.clear()
+        known.update(wanted)
+
+    sync()
+    entry.async_on_unload(snapshots.async_add_listener(sync))
+
+
 def _array_and_disk_sensors(
     snapshots: SnapshotCoordinator,
-) -> dict[str, SensorEntity]:
-    """Return one sensor per RAID array and per disk of the current snapshot."""
-    snapshot = snapshots.data
-    if snapshot is None:
+) -> dict[str, Callable[[], SensorEntity]]:
+    """Return, by unique id, how to make each array's and disk's sensor."""
+    if (snapshot := snapshots.data) is None:
         return {}
-    entities: list[SensorEntity] = [
-        RaidSensor(snapshots, name) for name in snapshot.arrays
-    ]
+    mac = snapshots.config_entry.data[CONF_MAC]
+    sensors: dict[str, Callable[[], SensorEntity]] = {
+        f"{mac}_{RaidSensor.key(array)}": partial(RaidSensor, snapshots, array)
+        for array in snapshot.arrays
+    }
     for disk in snapshot.disks:
-        entities += [
-            SmartSensor(snapshots, disk),
-            DiskTemperatureSensor(snapshots, disk),
-        ]
-    return {entity.unique_id: entity for entity in entities if entity.unique_id}
+        sensors[f"{mac}_{SmartSensor.key(disk)}"] = partial(
+            SmartSensor, snapshots, disk
+        )
+        sensors[f"{mac}_{DiskTemperatureSensor.key(disk)}"] = partial(
+            DiskTemperatureSensor, snapshots, disk
+        )
+    return sensors
 
 
 class NasSensor(BalupiNasEntity, SensorEntity):
@@ -546,12 +574,15 @@ class RaidSensor(BalupiSnapshotEntity, SensorEntity):
 
     def __init__(self, coordinator: SnapshotCoordinator, array: str) -> None:
         """Follow one array by name."""
-        super().__init__(
-            coordinator, SensorEntityDescription(key=f"raid_{slug(array)}_state")
-        )
+        super().__init__(coordinator, SensorEntityDescription(key=self.key(array)))
         self._array = array
         self._attr_options = list(RAID_STATES)
         self._attr_translation_placeholders = {"array": array}
+
+    @staticmethod
+    def key(array: str) -> str:
+        """Return the key of an array's sensor."""
+        return f"raid_{slug(array)}_state"
 
     @property
     def native_value(self) -> str | None:
@@ -580,12 +611,15 @@ class SmartSensor(BalupiSnapshotEntity, SensorEntity):
 
     def __init__(self, coordinator: SnapshotCoordinator, disk: str) -> None:
         """Follow one disk by device name."""
-        super().__init__(
-            coordinator, SensorEntityDescription(key=f"disk_{slug(disk)}_smart")
-        )
+        super().__init__(coordinator, SensorEntityDescription(key=self.key(disk)))
         self._disk = disk
         self._attr_options = list(SMART_STATES)
         self._attr_translation_placeholders = {"disk": disk}
+
+    @staticmethod
+    def key(disk: str) -> str:
+        """Return the key of a disk's SMART sensor."""
+        return f"disk_{slug(disk)}_smart"
 
     @property
     def native_value(self) -> str | None:
@@ -606,12 +640,14 @@ class DiskTemperatureSensor(BalupiSnapshotEntity, SensorEntity):
 
     def __init__(self, coordinator: SnapshotCoordinator, disk: str) -> None:
         """Follow one disk by device name."""
-        super().__init__(
-            coordinator,
-            SensorEntityDescription(key=f"disk_{slug(disk)}_temperature"),
-        )
+        super().__init__(coordinator, SensorEntityDescription(key=self.key(disk)))
         self._disk = disk
         self._attr_translation_placeholders = {"disk": disk}
+
+    @staticmethod
+    def key(disk: str) -> str:
+        """Return the key of a disk's temperature sensor."""
+        return f"disk_{slug(disk)}_temperature"
 
     @property
     def native_value(self) -> float | None:

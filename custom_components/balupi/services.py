@@ -28,7 +28,8 @@ from .const import (
     SERVICE_SWITCH_DNS,
     SERVICE_WAKE_NAS,
 )
-from .data import BalupiConfigEntry, DnsTarget
+from .coordinator import BalupiConfigEntry
+from .coordinator.dns import DnsTarget
 from .insights import MonthRequestError, month_bounds, report_month
 from .recorder_stats import async_month_report
 
@@ -52,7 +53,7 @@ def _loaded_entry(call: ServiceCall) -> BalupiConfigEntry:
 
 async def _async_wake_nas(call: ServiceCall) -> None:
     """Wake the NAS of the targeted entry."""
-    await _loaded_entry(call).runtime_data.coordinator.async_wake()
+    await _loaded_entry(call).runtime_data.nas.async_wake()
 
 
 def _dns_target(value: str) -> DnsTarget | str:
@@ -138,7 +139,8 @@ async def _async_energy_report(call: ServiceCall) -> ServiceResponse:
             },
         ) from None
     start, end = month_bounds(year, month, tz)
-    report = await async_month_report(call.hass, entry, start, min(end, now))
+    plugs = [plug.subentry for plug in entry.runtime_data.plugs.values()]
+    report = await async_month_report(call.hass, entry, plugs, start, min(end, now))
     return {"year": year, "month": month} | report
 
 

@@ -12,6 +12,8 @@ from datetime import datetime
 import re
 from typing import Any
 
+from .payload import dig
+
 SUPPORTED_VERSION = 1
 
 RAID_STATES = (
@@ -27,14 +29,6 @@ RAID_STATES = (
     "other",
 )
 SMART_STATES = ("passed", "failed", "other")
-
-
-def _path(data: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 def _number(value: Any) -> float | None:
@@ -110,12 +104,12 @@ class Snapshot:
     @property
     def storage_used(self) -> float | None:
         """Return used bytes over all arrays."""
-        return _number(_path(self.data, "storage", "used_bytes"))
+        return _number(dig(self.data, "storage", "used_bytes"))
 
     @property
     def storage_total(self) -> float | None:
         """Return total bytes over all arrays."""
-        return _number(_path(self.data, "storage", "total_bytes"))
+        return _number(dig(self.data, "storage", "total_bytes"))
 
     @property
     def storage_used_percent(self) -> float | None:
@@ -128,7 +122,7 @@ class Snapshot:
     @property
     def arrays(self) -> dict[str, dict[str, Any]]:
         """Return the RAID arrays by name."""
-        arrays = _path(self.data, "storage", "arrays")
+        arrays = dig(self.data, "storage", "arrays")
         if not isinstance(arrays, list):
             return {}
         return {
@@ -148,18 +142,18 @@ class Snapshot:
     @property
     def last_backup(self) -> datetime | None:
         """Return when the last backup ran."""
-        return _timestamp(_path(self.data, "services", "backups", "last_backup"))
+        return _timestamp(dig(self.data, "services", "backups", "last_backup"))
 
     @property
     def backup_status(self) -> str | None:
         """Return the last backup's status as the NAS words it."""
-        value = _path(self.data, "services", "backups", "status")
+        value = dig(self.data, "services", "backups", "status")
         return value if isinstance(value, str) and value else None
 
     @property
     def total_files(self) -> float | None:
         """Return how many files the NAS holds."""
-        return _number(_path(self.data, "files_summary", "total_files"))
+        return _number(dig(self.data, "files_summary", "total_files"))
 
     def disk_temperature(self, disk: str) -> float | None:
         """Return a disk's temperature in °C."""

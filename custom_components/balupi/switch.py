@@ -8,7 +8,7 @@ from homeassistant.components.switch import SwitchEntity, SwitchEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .data import BalupiConfigEntry
+from .coordinator import BalupiConfigEntry
 from .entity import BalupiPlugEntity
 
 # Commands go to the plugs one at a time.

@@ -31,8 +31,9 @@ from .const import (
     EVENT_NAS_GOING_OFFLINE,
     MAX_LOGGED_REJECTIONS,
 )
-from .coordinator import async_read_capped
-from .data import DATA_REPLAY_GUARD, BalupiConfigEntry, DnsTarget
+from .coordinator import DATA_REPLAY_GUARD, BalupiConfigEntry
+from .coordinator.dns import DnsTarget
+from .coordinator.nas import async_read_capped
 from .handshake import (
     MAX_BODY,
     HandshakeRejectedError,
@@ -242,7 +243,7 @@ class GoingOfflineView(_SignedView):
         runtime = entry.runtime_data
         async with runtime.handshake_lock:
             await runtime.snapshots.async_receive(call.body, payload)
-            await runtime.coordinator.async_going_offline()
+            await runtime.nas.async_going_offline()
             dns_switched = await _switch_dns_bounded(hass, entry, DnsTarget.PI)
         return {"acknowledged": True, "dns_switched": dns_switched}
 
@@ -263,9 +264,7 @@ class ComingOnlineView(_SignedView):
     ) -> JsonDict:
         runtime = entry.runtime_data
         async with runtime.handshake_lock:
-            await runtime.coordinator.async_transition(
-                NasState.ONLINE, Reason.HANDSHAKE
-            )
+            await runtime.nas.async_transition(NasState.ONLINE, Reason.HANDSHAKE)
         background: list[str] = []
         if runtime.dns is not None:
             entry.async_create_background_task(
@@ -345,7 +344,7 @@ class StatusView(_EntryView):
 
     def _answer(self, entry: BalupiConfigEntry) -> web.Response:
         """Return state, since and the last snapshot's time."""
-        coordinator = entry.runtime_data.coordinator
+        coordinator = entry.runtime_data.nas
         snapshot = entry.runtime_data.snapshots.data
         since = coordinator.lifecycle.since
         return web.json_response(

@@ -18,15 +18,22 @@ from enum import StrEnum
 import logging
 from typing import Any, override
 
-from homeassistant.config_entries import ConfigSubentry
-from homeassistant.const import CONF_IP_ADDRESS, CONF_URL, EVENT_HOMEASSISTANT_STOP
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.const import (
+    CONF_IP_ADDRESS,
+    CONF_PASSWORD,
+    CONF_URL,
+    CONF_VERIFY_SSL,
+    EVENT_HOMEASSISTANT_STOP,
+)
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from .const import (
+from ..const import (
     CONF_HOSTNAME,
     CONF_PI_IP,
     DNS_STORAGE_MINOR_VERSION,
@@ -36,11 +43,11 @@ from .const import (
     ISSUE_PIHOLE_SEATS,
     ISSUE_PIHOLE_UNREACHABLE,
     STORAGE_VERSION,
+    SUBENTRY_PIHOLE,
 )
-from .data import BalupiConfigEntry, DnsTarget
-from .issues import async_set_issue
-from .nas_state import NasState, Reason, Transition
-from .pihole import (
+from ..issues import async_set_issue
+from ..nas_state import NasState, Reason, Transition
+from ..pihole import (
     PiholeAuthError,
     PiholeClient,
     PiholeConnectionError,
@@ -49,6 +56,8 @@ from .pihole import (
     PiholeRateLimitedError,
     PiholeSeatsExceededError,
 )
+from .nas import NasCoordinator
+from .store import STORE_DNS, entry_store, store_key
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -66,6 +75,13 @@ PROBLEM_ISSUES = {
     PiholeForbiddenError: ISSUE_PIHOLE_READ_ONLY,
     PiholeSeatsExceededError: ISSUE_PIHOLE_SEATS,
 }
+
+
+class DnsTarget(StrEnum):
+    """Where the NAS's DNS name should point."""
+
+    NAS = "nas"
+    PI = "pi"
 
 
 class DnsShown(StrEnum):
@@ -105,7 +121,7 @@ class DnsStore(Store[dict[str, Any]]):
         super().__init__(
             hass,
             STORAGE_VERSION,
-            f"{DOMAIN}.{entry_id}.dns",
+            store_key(entry_id, STORE_DNS),
             minor_version=DNS_STORAGE_MINOR_VERSION,
             atomic_writes=True,
         )
@@ -125,12 +141,7 @@ class DnsStore(Store[dict[str, Any]]):
         return data
 
 
-def dns_store(hass: HomeAssistant, entry_id: str) -> DnsStore:
-    """Return the store that keeps the wanted DNS target across restarts."""
-    return DnsStore(hass, entry_id)
-
-
-async def async_remove_dns(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
+async def async_remove_dns(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Forget a Pi-hole that was removed, or the entry it belonged to.
 
     Its repair issues and what was wanted of it go (a Pi-hole added later
@@ -139,7 +150,54 @@ async def async_remove_dns(hass: HomeAssistant, entry: BalupiConfigEntry) -> Non
     """
     for key in (*PROBLEM_ISSUES.values(), ISSUE_PIHOLE_UNREACHABLE):
         async_set_issue(hass, entry, key, None)
-    await dns_store(hass, entry.entry_id).async_remove()
+    await entry_store(hass, entry.entry_id, STORE_DNS).async_remove()
+
+
+def pihole_subentry(entry: ConfigEntry) -> ConfigSubentry | None:
+    """Return the entry's Pi-hole settings, if any."""
+    return next(
+        (
+            subentry
+            for subentry in entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_PIHOLE
+        ),
+        None,
+    )
+
+
+PIHOLE_ERRORS: dict[type[PiholeError], str] = {
+    PiholeAuthError: "invalid_auth",
+    PiholeForbiddenError: "read_only",
+    PiholeSeatsExceededError: "seats_exceeded",
+    PiholeRateLimitedError: "rate_limited",
+    PiholeConnectionError: "cannot_connect",
+}
+
+
+async def async_test_pihole(
+    hass: HomeAssistant, data: dict[str, Any]
+) -> dict[str, str]:
+    """Log in, read the version and the records, check writes are allowed.
+
+    The session is closed again at once: Pi-hole has only 16 seats for all
+    its clients.
+    """
+    client = PiholeClient(
+        async_get_clientsession(hass, verify_ssl=data[CONF_VERIFY_SSL]),
+        data[CONF_URL],
+        data[CONF_PASSWORD],
+        verify_tls=data[CONF_VERIFY_SSL],
+    )
+    try:
+        await client.version()
+        await client.records()
+        if not await client.can_write():
+            return {"base": "read_only"}
+    except PiholeError as err:
+        return {"base": PIHOLE_ERRORS.get(type(err), "cannot_connect")}
+    finally:
+        await client.close()
+    return {}
 
 
 def _stored_target(value: str) -> DnsTarget | str:
@@ -150,16 +208,17 @@ def _stored_target(value: str) -> DnsTarget | str:
 class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
     """Reconcile the managed record; implements the handshake's DNS switcher."""
 
-    config_entry: BalupiConfigEntry
+    config_entry: ConfigEntry
 
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: BalupiConfigEntry,
+        entry: ConfigEntry,
         client: PiholeClient,
         subentry: ConfigSubentry,
+        nas: NasCoordinator,
     ) -> None:
-        """Manage one hostname on one Pi-hole."""
+        """Manage one hostname on one Pi-hole, following the NAS's state."""
         super().__init__(
             hass,
             _LOGGER,
@@ -171,6 +230,7 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
         settings = subentry.data
         self.subentry_id = subentry.subentry_id
         self.client = client
+        self._nas = nas
         self.pihole_url: str = settings[CONF_URL]
         self.hostname: str = settings[CONF_HOSTNAME]
         self.pi_ip: str = settings[CONF_PI_IP]
@@ -214,7 +274,7 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
         if last := stored.get("last_switch"):
             self._last_switch = datetime.fromisoformat(last)
         if self._target is None:
-            state = self.config_entry.runtime_data.coordinator.lifecycle.state
+            state = self._nas.lifecycle.state
             if state is NasState.ONLINE:
                 self._target = DnsTarget.NAS
             elif state is NasState.OFFLINE:

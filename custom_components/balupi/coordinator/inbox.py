@@ -13,17 +13,17 @@ import os
 from pathlib import Path
 import shutil
 import time
-from typing import TYPE_CHECKING, Any, override
+from typing import Any, override
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_IP_ADDRESS, CONF_MAC
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .const import (
+from ..const import (
     CONF_HOST_KEY,
     CONF_INBOX_PATH,
     CONF_KEY_PATH,
@@ -41,11 +41,10 @@ from .const import (
     ISSUE_INBOX_HOST_KEY,
     ISSUE_INBOX_KEY,
     ISSUE_INBOX_NO_TRANSPORT,
-    STORAGE_VERSION,
 )
-from .issues import async_set_issue, printable, quoted
-from .nas_state import NasState, Reason, Transition
-from .transfer import (
+from ..issues import async_set_issue, printable, quoted
+from ..nas_state import NasState, Reason, Transition
+from ..transfer import (
     DETAIL_LENGTH,
     MAX_DEPTH,
     NEEDS_USER,
@@ -66,9 +65,8 @@ from .transfer import (
     scan_inbox,
     sftp_options,
 )
-
-if TYPE_CHECKING:
-    from .data import BalupiConfigEntry
+from .nas import NasCoordinator
+from .store import STORE_INBOX, entry_store
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -200,8 +198,17 @@ ENTITY_KEYS = (
 )
 
 
+def inbox_folder_error(hass: HomeAssistant, folder: Path) -> str | None:
+    """Check the inbox folder (file-system access: run in the executor)."""
+    if not folder.is_absolute() or not hass.config.is_allowed_path(str(folder)):
+        return "inbox_not_allowed"
+    if not folder.is_dir():
+        return "inbox_not_found"
+    return None
+
+
 @callback
-def async_remove_inbox(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
+def async_remove_inbox(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Remove the entities and repair issues of an inbox that was turned off."""
     registry = er.async_get(hass)
     unique_ids = {f"{entry.data[CONF_MAC]}_{key}" for key in ENTITY_KEYS}
@@ -212,22 +219,19 @@ def async_remove_inbox(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
         async_set_issue(hass, entry, issue, None)
 
 
-def inbox_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
-    """Return the store that keeps the last flush of an entry."""
-    return Store(
-        hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.inbox", atomic_writes=True
-    )
-
-
 class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
     """Scan the inbox every minute; move its files to the NAS, one run at a time."""
 
-    config_entry: BalupiConfigEntry
+    config_entry: ConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: BalupiConfigEntry, settings: InboxSettings
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        settings: InboxSettings,
+        nas: NasCoordinator,
     ) -> None:
-        """Watch one inbox folder."""
+        """Watch one inbox folder; flush it while the NAS is online."""
         super().__init__(
             hass,
             _LOGGER,
@@ -236,9 +240,10 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
             update_interval=timedelta(seconds=INBOX_SCAN_INTERVAL),
         )
         self.settings = settings
+        self._nas = nas
         self.settle = float(INBOX_SETTLE_SECONDS)
         self.last_flush: FlushRecord | None = None
-        self._store = inbox_store(hass, entry.entry_id)
+        self._store = entry_store(hass, entry.entry_id, STORE_INBOX)
         self._flush: asyncio.Task[FlushRecord] | None = None
         # After a failure only the user can fix, automatic flushes wait for the
         # options to change (which reloads the entry) or for a manual flush.
@@ -323,7 +328,7 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
     @callback
     def _async_auto_flush(self) -> None:
         """Start a flush on our own, if the NAS is up and nothing blocks it."""
-        state = self.config_entry.runtime_data.coordinator.lifecycle.state
+        state = self._nas.lifecycle.state
         if state is NasState.ONLINE and not self._needs_user and not self.flushing:
             self.async_start_flush()
 
@@ -344,7 +349,7 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
     @callback
     def async_check_nas_online(self) -> None:
         """Refuse a manual flush while the NAS cannot take files."""
-        state = self.config_entry.runtime_data.coordinator.lifecycle.state
+        state = self._nas.lifecycle.state
         if state is not NasState.ONLINE:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,10 +10,11 @@ from enum import StrEnum
 from http import HTTPStatus
 import json
 import logging
-from typing import TYPE_CHECKING, Any, override
+from typing import Any, override
 
 import aiohttp
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import (
     CONF_BROADCAST_ADDRESS,
     CONF_BROADCAST_PORT,
@@ -26,11 +25,10 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
-from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from .const import (
+from ..const import (
     CONF_BOOT_TIMEOUT,
     CONF_FAILURE_THRESHOLD,
     CONF_FAST_INTERVAL,
@@ -55,17 +53,12 @@ from .const import (
     ISSUE_NAS_CERTIFICATE,
     ISSUE_NAS_DID_NOT_WAKE,
     ISSUE_NAS_UNRESPONSIVE,
-    ISSUE_UNKNOWN_SNAPSHOT,
-    STORAGE_VERSION,
 )
-from .heartbeat import HeartbeatPolicy, HeartbeatSettings, PowerHint, PowerThresholds
-from .issues import async_set_issue, quoted
-from .nas_state import NasLifecycle, NasState, Reason, Transition
-from .snapshot import SUPPORTED_VERSION, Snapshot
-from .wol import async_send_magic_packet
-
-if TYPE_CHECKING:
-    from .data import BalupiConfigEntry
+from ..heartbeat import HeartbeatPolicy, HeartbeatSettings, PowerHint, PowerThresholds
+from ..issues import async_set_issue
+from ..nas_state import NasLifecycle, NasState, Reason, Transition
+from ..wol import async_send_magic_packet
+from .store import STORE_LIFECYCLE, entry_store
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,11 +103,6 @@ def health_url(data: dict[str, Any]) -> str:
     base: str = data[CONF_URL]
     path: str = data[CONF_HEALTH_PATH]
     return base.rstrip("/") + "/" + path.lstrip("/")
-
-
-def lifecycle_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
-    """Return the store that keeps an entry's NAS lifecycle across restarts."""
-    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}", atomic_writes=True)
 
 
 class HealthStatus(StrEnum):
@@ -184,9 +172,9 @@ async def async_check_health(
 class NasCoordinator(DataUpdateCoordinator[NasStatus]):
     """Probe the NAS and keep its lifecycle; the one place that changes NAS state."""
 
-    config_entry: BalupiConfigEntry
+    config_entry: ConfigEntry
 
-    def __init__(self, hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
         """Set up the heartbeat for one NAS."""
         self.settings = settings_from_options(dict(entry.options))
         super().__init__(
@@ -202,7 +190,7 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
             hass, verify_ssl=entry.data.get(CONF_VERIFY_SSL, True)
         )
         self._url = health_url(dict(entry.data))
-        self._store = lifecycle_store(hass, entry.entry_id)
+        self._store = entry_store(hass, entry.entry_id, STORE_LIFECYCLE)
         self._lock = asyncio.Lock()
         self._transition_listeners: list[TransitionListener] = []
         self.lifecycle = NasLifecycle()
@@ -390,70 +378,4 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         lifecycle = self.lifecycle
         return NasStatus(
             lifecycle.state, lifecycle.since, lifecycle.reason, self.version
-        )
-
-
-# A snapshot format version is a small number; a longer one is cut.
-VERSION_SHOWN = 20
-
-
-def snapshot_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
-    """Return the store that keeps an entry's last NAS snapshot."""
-    return Store(
-        hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.snapshot", atomic_writes=True
-    )
-
-
-class SnapshotCoordinator(DataUpdateCoordinator[Snapshot | None]):
-    """Hold the last snapshot the NAS sent; pushed by the handshake, never polled."""
-
-    config_entry: BalupiConfigEntry
-
-    def __init__(self, hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
-        """Create an empty holder; call async_load before use."""
-        super().__init__(hass, _LOGGER, config_entry=entry, name=f"{DOMAIN} snapshot")
-        self._store = snapshot_store(hass, entry.entry_id)
-        self.data = None
-
-    async def async_load(self) -> None:
-        """Restore the snapshot received before the last restart."""
-        stored = await self._store.async_load()
-        if not stored:
-            return
-        try:
-            snapshot = Snapshot(
-                base64.b64decode(stored["raw"], validate=True),
-                stored["snapshot"],
-                datetime.fromisoformat(stored["received_at"]),
-            )
-        except KeyError, TypeError, ValueError, binascii.Error:
-            _LOGGER.warning("Stored NAS snapshot is unreadable and was ignored")
-            return
-        self.data = snapshot
-        self._update_version_issue()
-
-    async def async_receive(self, raw: bytes, data: dict[str, Any]) -> Snapshot:
-        """Persist a new snapshot (atomically), then publish it."""
-        snapshot = Snapshot(raw, data, dt_util.utcnow())
-        await self._store.async_save(
-            {
-                "raw": base64.b64encode(raw).decode(),
-                "snapshot": data,
-                "received_at": snapshot.received_at.isoformat(),
-            }
-        )
-        self.async_set_updated_data(snapshot)
-        self._update_version_issue()
-        return snapshot
-
-    def _update_version_issue(self) -> None:
-        """Raise a repair issue while the snapshot's format is unknown."""
-        placeholders = None
-        if (snapshot := self.data) is not None and not snapshot.supported:
-            placeholders = {
-                "version": quoted(str(snapshot.version)[:VERSION_SHOWN]),
-                "supported": str(SUPPORTED_VERSION),
-            }
-        async_set_issue(
-            self.hass, self.config_entry, ISSUE_UNKNOWN_SNAPSHOT, placeholders
         )

@@ -1,38 +1,32 @@
-"""Runtime data of a BaluPi config entry."""
+"""Runtime data of a BaluPi config entry and the coordinators it holds.
+
+Each coordinator has its module here; they import only the pure modules and
+each other's classes, never this one, so the entry's data can name them all.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.util.hass_dict import HassKey
 
-from .const import DOMAIN
-from .handshake import ReplayGuard
-
-if TYPE_CHECKING:
-    from .coordinator import NasCoordinator, SnapshotCoordinator
-    from .dns import DnsCoordinator
-    from .inbox import InboxCoordinator
-    from .insight_coordinator import InsightsCoordinator
-    from .plugs import PlugCoordinator
-
-
-class DnsTarget(StrEnum):
-    """Where the NAS's DNS name should point."""
-
-    NAS = "nas"
-    PI = "pi"
+from ..const import DOMAIN
+from ..handshake import ReplayGuard
+from .dns import DnsCoordinator
+from .inbox import InboxCoordinator
+from .insights import InsightsCoordinator
+from .nas import NasCoordinator
+from .plugs import PlugCoordinator
+from .snapshot import SnapshotCoordinator
 
 
 @dataclass(slots=True)
 class BalupiData:
     """Objects that live as long as the config entry is loaded."""
 
-    coordinator: NasCoordinator
+    nas: NasCoordinator
     snapshots: SnapshotCoordinator
     insights: InsightsCoordinator
     dns: DnsCoordinator | None = None

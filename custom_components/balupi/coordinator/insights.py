@@ -12,17 +12,16 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
-from typing import TYPE_CHECKING, Any, override
+from typing import Any, override
 
-from homeassistant.config_entries import ConfigSubentry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import CONF_MAC
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.restore_state import async_get as async_get_restore_state
-from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from .const import (
+from ..const import (
     CONF_BASELINE_WATTS,
     CONF_PI_POWER_ENTITY,
     CONF_PI_WATTS,
@@ -31,10 +30,9 @@ from .const import (
     INSIGHTS_INTERVAL,
     INSIGHTS_SAVE_DELAY,
     ROLE_NAS,
-    STORAGE_VERSION,
     SUBENTRY_PLUG,
 )
-from .insights import (
+from ..insights import (
     NO_SAVINGS,
     AwakeTracker,
     BaselineLearner,
@@ -45,13 +43,13 @@ from .insights import (
     month_bounds,
     project_month_cost,
 )
-from .nas_state import AWAKE_STATES, NasState, Transition
-from .plugs import PlugCoordinator, current_price, current_tariff, energy_value
-from .recorder_stats import async_hourly_changes, cost_statistic_ids, entity_id_for
-from .tariff import CostMeter, Tariff
-
-if TYPE_CHECKING:
-    from .data import BalupiConfigEntry
+from ..nas_state import AWAKE_STATES, NasState, Transition
+from ..recorder_stats import async_hourly_changes, cost_statistic_ids, entity_id_for
+from ..tariff import CostMeter, Tariff
+from .metering import current_price, current_tariff, state_float
+from .nas import NasCoordinator
+from .plugs import PlugCoordinator, energy_value
+from .store import STORE_INSIGHTS, entry_store
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -75,22 +73,23 @@ class Insights:
     month_start: datetime
 
 
-def insights_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
-    """Return the store that keeps an entry's insights across restarts."""
-    return Store(
-        hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.insights", atomic_writes=True
-    )
-
-
 class InsightsCoordinator(DataUpdateCoordinator[Insights]):
     """Account awake time, savings and month costs; publish them every 5 minutes."""
 
-    config_entry: BalupiConfigEntry
+    config_entry: ConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: BalupiConfigEntry, tariff: Tariff
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        tariff: Tariff,
+        nas: NasCoordinator,
+        plugs: Mapping[str, PlugCoordinator],
     ) -> None:
-        """Start empty; call async_load before the first refresh."""
+        """Start empty; call async_load before the first refresh.
+
+        ``plugs`` is the entry's mapping of plug coordinators, filled by setup.
+        """
         super().__init__(
             hass,
             _LOGGER,
@@ -99,8 +98,10 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
             update_interval=timedelta(seconds=INSIGHTS_INTERVAL),
         )
         self.tariff = tariff
+        self._nas = nas
+        self._plugs = plugs
         self._tz = dt_util.get_default_time_zone()
-        self._store = insights_store(hass, entry.entry_id)
+        self._store = entry_store(hass, entry.entry_id, STORE_INSIGHTS)
         self.awake = AwakeTracker(self._tz)
         self.baseline = BaselineLearner()
         self.savings = SavingsMeter()
@@ -227,7 +228,7 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
 
     def _account_nas(self, now: datetime, watts: float) -> None:
         """Learn the baseline while online; count savings since the last sample."""
-        state = self.config_entry.runtime_data.coordinator.lifecycle.state
+        state = self._nas.lifecycle.state
         if state is NasState.ONLINE:
             self.baseline.add(now, watts)
         if (last := self._last_nas_sample) is not None:
@@ -266,13 +267,10 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
     def _pi_watts(self) -> float | None:
         """Return the Pi's draw: its power entity if named, else the fixed value."""
         options = self.config_entry.options
-        if (entity_id := options.get(CONF_PI_POWER_ENTITY)) and (
-            state := self.hass.states.get(entity_id)
+        if (
+            watts := state_float(self.hass, options.get(CONF_PI_POWER_ENTITY))
         ) is not None:
-            try:
-                return float(state.state)
-            except ValueError:
-                pass
+            return watts
         fixed = options.get(CONF_PI_WATTS)
         return None if fixed is None else float(fixed)
 
@@ -283,7 +281,7 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
     async def _async_update_data(self) -> Insights:
         """Advance the clock-driven parts: awake time, month, projection."""
         now = dt_util.now()
-        lifecycle = self.config_entry.runtime_data.coordinator.lifecycle
+        lifecycle = self._nas.lifecycle
         self.awake.observe(lifecycle.state, now)
         if lifecycle.state is NasState.ONLINE:
             self.awake.seen_alive(now)
@@ -304,7 +302,9 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
     async def _async_refresh_profile(self, now: datetime) -> None:
         """Average each hour of day's cost over the last week (recorder)."""
         self._profile_at = now
-        ids = cost_statistic_ids(self.hass, self.config_entry)
+        ids = cost_statistic_ids(
+            self.hass, self.config_entry, (plug.mac for plug in self._plugs.values())
+        )
         changes = await async_hourly_changes(
             self.hass, ids, now - timedelta(days=PROFILE_DAYS), now
         )
@@ -319,7 +319,7 @@ class InsightsCoordinator(DataUpdateCoordinator[Insights]):
         nas_meter = next(
             (
                 self.meters[key]
-                for key, plug in self.config_entry.runtime_data.plugs.items()
+                for key, plug in self._plugs.items()
                 if plug.subentry.data[CONF_ROLE] == ROLE_NAS and key in self.meters
             ),
             None,

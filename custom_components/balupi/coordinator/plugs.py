@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 import logging
 from typing import Any, override
 
@@ -18,13 +17,15 @@ from kasa import (
     DeviceConnectionParameters,
     DeviceEncryptionType,
     DeviceFamily,
+    Discover,
     KasaException,
     Module,
 )
 from kasa.exceptions import SmartErrorCode
 from kasa.httpclient import get_cookie_jar
 
-from homeassistant.config_entries import ConfigSubentry
+from homeassistant.components import network
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import CONF_HOST, CONF_MAC, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -37,9 +38,8 @@ from homeassistant.helpers.device_registry import (
 )
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .const import (
+from ..const import (
     CONF_CONNECTION,
-    CONF_PRICE_ENTITY,
     CONF_TPLINK_PASSWORD,
     CONF_TPLINK_USERNAME,
     DOMAIN,
@@ -48,13 +48,13 @@ from .const import (
     REAUTH_PLUG,
     REAUTH_TPLINK,
 )
-from .data import BalupiConfigEntry
-from .tariff import Tariff
 
 _LOGGER = logging.getLogger(__name__)
 
 # One poll may take a few of python-kasa's own retries, never more.
 UPDATE_TIMEOUT = 3 * PLUG_TIMEOUT
+# How long the add-plug form listens for plugs' broadcast replies.
+DISCOVERY_TIMEOUT = 3
 
 # Tapo firmware answers KLAP's first handshake with HTTP 403 while "Third-Party
 # Compatibility" is off in the Tapo app; python-kasa 0.12 reports it as a plain
@@ -67,7 +67,7 @@ def is_third_party_refusal(err: Exception) -> bool:
     return THIRD_PARTY_MARKER in str(err)
 
 
-def credentials_of(entry: BalupiConfigEntry) -> Credentials | None:
+def credentials_of(entry: ConfigEntry) -> Credentials | None:
     """Return the TP-Link account stored on the entry, if any."""
     username = entry.data.get(CONF_TPLINK_USERNAME)
     if not username:
@@ -194,12 +194,12 @@ def energy_value(device: Device, name: str) -> float | None:
 class PlugCoordinator(DataUpdateCoordinator[Device]):
     """Poll one plug over one connection that lives as long as the entry."""
 
-    config_entry: BalupiConfigEntry
+    config_entry: ConfigEntry
 
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: BalupiConfigEntry,
+        entry: ConfigEntry,
         subentry: ConfigSubentry,
         interval: float,
     ) -> None:
@@ -371,21 +371,29 @@ class PlugCoordinator(DataUpdateCoordinator[Device]):
             await device.disconnect()
 
 
-def current_tariff(
-    hass: HomeAssistant, options: Mapping[str, Any], tariff: Tariff
-) -> Tariff:
-    """Return the tariff in force: the price entity's if set and valid, else ours."""
-    entity_id = options.get(CONF_PRICE_ENTITY)
-    if entity_id and (state := hass.states.get(entity_id)) is not None:
-        try:
-            return Tariff(float(state.state))
-        except ValueError:
-            pass
-    return tariff
+def plug_error_key(err: Exception) -> str:
+    """Name what went wrong while logging in to a plug (a form error key)."""
+    if is_third_party_refusal(err):
+        return "third_party_off"
+    if isinstance(err, AuthenticationError):
+        return "invalid_auth"
+    return "cannot_connect"
 
 
-def current_price(
-    hass: HomeAssistant, options: Mapping[str, Any], tariff: Tariff, moment: datetime
-) -> float:
-    """Return the price per kWh at ``moment`` under the tariff in force."""
-    return current_tariff(hass, options, tariff).price_at(moment)
+async def async_discover_plugs(
+    hass: HomeAssistant, entry: ConfigEntry
+) -> dict[str, str]:
+    """Scan Home Assistant's networks for plugs not yet added; host -> label."""
+    known = {sub.unique_id for sub in entry.subentries.values()}
+    found: dict[str, str] = {}
+    for broadcast in await network.async_get_ipv4_broadcast_addresses(hass):
+        devices = await Discover.discover(
+            target=str(broadcast), discovery_timeout=DISCOVERY_TIMEOUT
+        )
+        for host, device in devices.items():
+            if format_mac(device.mac) in known:
+                continue
+            port = device.config.connection_type.http_port
+            address = host if port in (None, 80) else f"{host}:{port}"
+            found[address] = f"{device.model} {address} ({format_mac(device.mac)})"
+    return found
