@@ -25,6 +25,7 @@ PURE = (
     "nas_state",
     "payload",
     "pihole",
+    "sleep_watch",
     "snapshot",
     "tariff",
     "transfer",
