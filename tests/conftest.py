@@ -24,12 +24,7 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.balupi.const import (
-    CONF_HEALTH_PATH,
-    CONF_SECRET,
-    DEFAULT_HEALTH_PATH,
-    DOMAIN,
-)
+from custom_components.balupi.const import CONF_SECRET, DOMAIN
 from homeassistant import block_async_io
 from homeassistant.const import (
     CONF_BROADCAST_ADDRESS,
@@ -173,7 +168,6 @@ def entry_data(url: str, /, **overrides: Any) -> dict[str, Any]:
     return {
         CONF_NAME: "BaluHost",
         CONF_URL: url,
-        CONF_HEALTH_PATH: DEFAULT_HEALTH_PATH,
         CONF_IP_ADDRESS: "127.0.0.1",
         CONF_MAC: MAC,
         CONF_BROADCAST_ADDRESS: "127.0.0.1",

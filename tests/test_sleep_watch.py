@@ -60,16 +60,24 @@ def test_budget_is_far_below_the_idle_threshold() -> None:
     assert TIMING.counted_per_minute() == pytest.approx(1 + 1 / 15)
 
 
-def test_reads_are_due_at_their_intervals() -> None:
+def test_reads_are_taken_at_their_intervals_whatever_they_found() -> None:
     watch = SleepWatch(TIMING)
-    assert watch.status_due(0)
-    assert watch.schedule_due(0)
-    watch.on_status(status(SleepState.AWAKE), NasState.ONLINE, 100.0)
-    watch.on_schedule(None, 100.0)
-    assert not watch.status_due(100 + SLEEP_STATUS_INTERVAL - 1)
-    assert watch.status_due(100 + SLEEP_STATUS_INTERVAL)
-    assert not watch.schedule_due(100 + SLEEP_SCHEDULE_INTERVAL - 1)
-    assert watch.schedule_due(100 + SLEEP_SCHEDULE_INTERVAL)
+    assert watch.take_status_read(100.0)
+    assert watch.take_schedule_read(100.0)
+    # Taken, whether or not the read then succeeded: no retry at every probe.
+    assert not watch.take_status_read(100.0)
+    assert not watch.take_status_read(100 + SLEEP_STATUS_INTERVAL - 1)
+    assert watch.take_status_read(100 + SLEEP_STATUS_INTERVAL)
+    assert not watch.take_schedule_read(100 + SLEEP_SCHEDULE_INTERVAL - 1)
+    assert watch.take_schedule_read(100 + SLEEP_SCHEDULE_INTERVAL)
+
+
+def test_read_now_makes_the_state_due_at_once() -> None:
+    watch = SleepWatch(TIMING)
+    assert watch.take_status_read(0.0)
+    watch.read_now()
+    assert watch.take_status_read(1.0)
+    assert not watch.take_status_read(2.0)
 
 
 @pytest.mark.parametrize(
@@ -92,12 +100,12 @@ def test_reads_are_due_at_their_intervals() -> None:
 def test_reading_moves_a_reachable_nas(
     reading: SleepState, state: NasState, target: NasState | None
 ) -> None:
-    assert SleepWatch(TIMING).on_status(status(reading), state, 0.0) is target
+    assert SleepWatch(TIMING).on_status(status(reading), state) is target
 
 
 def test_silence_after_an_awake_reading_is_death() -> None:
     watch = SleepWatch(TIMING)
-    watch.on_status(status(SleepState.AWAKE), NasState.ONLINE, 0.0)
+    watch.on_status(status(SleepState.AWAKE), NasState.ONLINE)
     assert watch.silence_reason(30.0, NOON) is None
 
 
@@ -107,13 +115,13 @@ def test_silence_after_an_awake_reading_is_death() -> None:
 )
 def test_silence_after_an_asleep_reading_is_a_suspend(reading: SleepState) -> None:
     watch = SleepWatch(TIMING)
-    watch.on_status(status(reading), NasState.ONLINE, 0.0)
+    watch.on_status(status(reading), NasState.ONLINE)
     assert watch.silence_reason(3600.0, NOON) is Reason.SUSPEND
 
 
 def test_silence_soon_after_a_suspend_request_is_that_suspend() -> None:
     watch = SleepWatch(TIMING)
-    watch.on_status(status(SleepState.AWAKE), NasState.ONLINE, 0.0)
+    watch.on_status(status(SleepState.AWAKE), NasState.ONLINE)
     watch.note_suspend_requested(10.0)
     assert watch.silence_reason(10.0 + SUSPEND_GRACE, NOON) is Reason.SUSPEND
     assert watch.silence_reason(10.0 + SUSPEND_GRACE + 1, NOON) is None
@@ -126,14 +134,14 @@ def test_a_refused_or_finished_suspend_request_is_forgotten() -> None:
     assert watch.silence_reason(1.0, NOON) is None
     watch.note_suspend_requested(0.0)
     # The NAS answered awake afterwards (it resumed): the request is over.
-    watch.on_status(status(SleepState.AWAKE), NasState.ONLINE, 5.0)
+    watch.on_status(status(SleepState.AWAKE), NasState.ONLINE)
     assert watch.silence_reason(6.0, NOON) is None
 
 
 def test_silence_inside_a_suspend_schedule_is_the_schedule() -> None:
     watch = SleepWatch(TIMING)
-    watch.on_status(status(SleepState.AWAKE), NasState.ONLINE, 0.0)
-    watch.on_schedule(schedule(time(23), time(6), ScheduleMode.SUSPEND), 0.0)
+    watch.on_status(status(SleepState.AWAKE), NasState.ONLINE)
+    watch.on_schedule(schedule(time(23), time(6), ScheduleMode.SUSPEND))
     assert watch.silence_reason(1.0, time(23, 0)) is Reason.SCHEDULE
     assert watch.silence_reason(1.0, time(2, 30)) is Reason.SCHEDULE
     assert watch.silence_reason(1.0, time(6, 0)) is None
@@ -162,7 +170,7 @@ def test_spun_down_disks_count_the_last_reading() -> None:
     watch = SleepWatch(TIMING)
     assert watch.spun_down_disks is None
     watch.on_status(
-        status(SleepState.SOFT_SLEEP, ("/dev/sda", "/dev/sdb")), NasState.ONLINE, 0.0
+        status(SleepState.SOFT_SLEEP, ("/dev/sda", "/dev/sdb")), NasState.ONLINE
     )
     assert watch.spun_down_disks == 2
     watch.forget_status()

@@ -13,6 +13,7 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .const import (
+    CONF_HEALTH_PATH,
     CONF_PLUG_INTERVAL,
     CONF_ROLE,
     CONF_TPLINK_PASSWORD,
@@ -20,6 +21,8 @@ from .const import (
     DEFAULT_PLUG_INTERVAL,
     DEFAULT_PRICE,
     DOMAIN,
+    ENTRY_MINOR_VERSION,
+    ENTRY_VERSION,
     ROLE_NAS,
     SUBENTRY_PLUG,
 )
@@ -189,6 +192,23 @@ async def _async_entry_updated(hass: HomeAssistant, entry: BalupiConfigEntry) ->
     """Apply changed connection data, options, Pi-hole settings or plugs."""
     if _loaded_with(entry) != entry.runtime_data.loaded_with:
         hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bool:
+    """Bring an entry stored by an older BaluPi up to date.
+
+    1.1 -> 1.2: the health path goes; liveness is a TCP connect to the URL's
+    port, which a health request would have woken from soft sleep.
+    """
+    if entry.version > ENTRY_VERSION:
+        # Stored by a newer BaluPi: refuse rather than misread it.
+        return False
+    if entry.minor_version < ENTRY_MINOR_VERSION:
+        data = {k: v for k, v in entry.data.items() if k != CONF_HEALTH_PATH}
+        hass.config_entries.async_update_entry(
+            entry, data=data, minor_version=ENTRY_MINOR_VERSION
+        )
+    return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bool:

@@ -52,13 +52,14 @@ from homeassistant.helpers.selector import (
     TimeSelector,
 )
 
+from .baluhost import BaluHostClient, KeyCheck
 from .const import (
+    CONF_API_KEY,
     CONF_BASELINE_WATTS,
     CONF_BOOT_TIMEOUT,
     CONF_CONNECTION,
     CONF_FAILURE_THRESHOLD,
     CONF_FAST_INTERVAL,
-    CONF_HEALTH_PATH,
     CONF_HOST_KEY,
     CONF_HOSTNAME,
     CONF_INBOX_PATH,
@@ -90,7 +91,6 @@ from .const import (
     DEFAULT_BROADCAST_PORT,
     DEFAULT_FAILURE_THRESHOLD,
     DEFAULT_FAST_INTERVAL,
-    DEFAULT_HEALTH_PATH,
     DEFAULT_HOSTNAME,
     DEFAULT_NAME,
     DEFAULT_OFFLINE_INTERVAL,
@@ -102,8 +102,11 @@ from .const import (
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_SSH_PORT,
     DOMAIN,
+    ENTRY_MINOR_VERSION,
+    ENTRY_VERSION,
     HEALTH_TIMEOUT,
     REAUTH,
+    REAUTH_API_KEY,
     REAUTH_PLUG,
     REAUTH_TPLINK,
     ROLE_GENERIC,
@@ -113,7 +116,7 @@ from .const import (
 )
 from .coordinator.dns import async_test_pihole, pihole_subentry
 from .coordinator.inbox import inbox_folder_error, inbox_settings
-from .coordinator.nas import HealthStatus, async_check_health, health_url
+from .coordinator.nas import Liveness, async_probe
 from .coordinator.plugs import (
     async_discover_plugs,
     async_identify_tapo,
@@ -128,7 +131,6 @@ from .transfer import (
     read_client_key,
 )
 from .validation import (
-    health_path_error,
     hostname_error,
     ip_error,
     mac_error,
@@ -171,9 +173,6 @@ def _connection_schema(defaults: dict[str, Any]) -> probatio.Schema:
                 URL_SELECTOR
             ),
             probatio.Required(
-                CONF_HEALTH_PATH, default=defaults[CONF_HEALTH_PATH]
-            ): TEXT,
-            probatio.Required(
                 CONF_IP_ADDRESS, default=defaults.get(CONF_IP_ADDRESS, "")
             ): TEXT,
             probatio.Required(CONF_MAC, default=defaults.get(CONF_MAC, "")): TEXT,
@@ -185,6 +184,10 @@ def _connection_schema(defaults: dict[str, Any]) -> probatio.Schema:
             ): PORT,
             probatio.Optional(
                 CONF_SECRET, description={"suggested_value": defaults.get(CONF_SECRET)}
+            ): PASSWORD,
+            probatio.Optional(
+                CONF_API_KEY,
+                description={"suggested_value": defaults.get(CONF_API_KEY)},
             ): PASSWORD,
             # Entries made before this option existed verify.
             probatio.Required(
@@ -211,9 +214,11 @@ def _normalise(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
     data[CONF_MAC] = format_mac(data[CONF_MAC]).lower()
     data[CONF_BROADCAST_PORT] = int(data[CONF_BROADCAST_PORT])
     data[CONF_SECRET], secret_error = secret_or_error(data.get(CONF_SECRET))
+    if not data.get(CONF_API_KEY):
+        # No key: BaluPi watches by TCP only and cannot put the NAS to sleep.
+        data.pop(CONF_API_KEY, None)
     errors = {
         CONF_URL: url_error,
-        CONF_HEALTH_PATH: health_path_error(data[CONF_HEALTH_PATH]),
         CONF_IP_ADDRESS: ip_error(data[CONF_IP_ADDRESS]),
         CONF_MAC: mac_error(data[CONF_MAC]),
         CONF_BROADCAST_ADDRESS: ip_error(data[CONF_BROADCAST_ADDRESS]),
@@ -225,7 +230,8 @@ def _normalise(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
 class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set up one NAS."""
 
-    VERSION = 1
+    VERSION = ENTRY_VERSION
+    MINOR_VERSION = ENTRY_MINOR_VERSION
 
     def __init__(self) -> None:
         """Start without a plug to reauthenticate."""
@@ -261,6 +267,8 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
         self, entry_data: Mapping[str, Any]
     ) -> ConfigFlowResult:
         """Ask again for the credential that was refused (Pi-hole or TP-Link)."""
+        if entry_data.get(REAUTH) == REAUTH_API_KEY:
+            return await self.async_step_reauth_api_key()
         if entry_data.get(REAUTH) == REAUTH_TPLINK:
             self._refusing_plug = entry_data.get(REAUTH_PLUG)
             return await self.async_step_reauth_tplink()
@@ -347,7 +355,7 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _async_validate(
         self, user_input: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """Validate the form and, if the NAS answers, that it is a health endpoint.
+        """Validate the form, the certificate and, if the NAS answers, the key.
 
         A NAS that does not answer is accepted: it is usually asleep. One whose
         certificate is not trusted is not: it would look asleep for ever.
@@ -355,13 +363,54 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
         data, errors = _normalise(user_input)
         if errors:
             return data, errors
-        session = async_get_clientsession(self.hass, verify_ssl=data[CONF_VERIFY_SSL])
-        health = await async_check_health(session, health_url(data), HEALTH_TIMEOUT)
-        if health.status is HealthStatus.BAD_RESPONSE:
-            errors[CONF_HEALTH_PATH] = "health_bad_response"
-        elif health.status is HealthStatus.BAD_CERTIFICATE:
+        liveness = await async_probe(
+            data[CONF_URL], HEALTH_TIMEOUT, verify_tls=data[CONF_VERIFY_SSL]
+        )
+        if liveness is Liveness.BAD_CERTIFICATE:
             errors["base"] = "invalid_certificate"
+        elif liveness is Liveness.ALIVE and CONF_API_KEY in data:
+            errors |= await self._async_check_key(data)
         return data, errors
+
+    async def _async_check_key(self, data: dict[str, Any]) -> dict[str, str]:
+        """Test the API key with one whitelisted read (it does not wake the NAS)."""
+        try:
+            client = BaluHostClient(
+                async_get_clientsession(self.hass, verify_ssl=data[CONF_VERIFY_SSL]),
+                data[CONF_URL],
+                data[CONF_API_KEY],
+                verify_tls=data[CONF_VERIFY_SSL],
+                timeout=HEALTH_TIMEOUT,
+            )
+        except ValueError:
+            return {CONF_API_KEY: "invalid_api_key"}
+        match await client.check_key():
+            case KeyCheck.INVALID_KEY:
+                return {CONF_API_KEY: "invalid_api_key"}
+            case KeyCheck.NOT_BALUHOST:
+                return {CONF_URL: "not_baluhost"}
+            case _:
+                # Valid, or the NAS fell silent meanwhile (asleep): accepted.
+                return {}
+
+    async def async_step_reauth_api_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for a new BaluHost API key after the NAS refused the stored one."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = dict(entry.data) | {CONF_API_KEY: user_input[CONF_API_KEY].strip()}
+            errors = await self._async_check_key(data)
+            if not errors:
+                changed = self.hass.config_entries.async_update_entry(entry, data=data)
+                return self._reauth_done(entry, changed=changed)
+        return self.async_show_form(
+            step_id="reauth_api_key",
+            data_schema=probatio.Schema({probatio.Required(CONF_API_KEY): PASSWORD}),
+            description_placeholders={"url": entry.data[CONF_URL]},
+            errors=errors,
+        )
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
@@ -370,7 +419,6 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         defaults: dict[str, Any] = {
             CONF_NAME: DEFAULT_NAME,
-            CONF_HEALTH_PATH: DEFAULT_HEALTH_PATH,
             CONF_BROADCAST_ADDRESS: await _default_broadcast(self.hass),
             CONF_BROADCAST_PORT: DEFAULT_BROADCAST_PORT,
         }

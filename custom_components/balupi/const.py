@@ -6,6 +6,11 @@ from typing import Final
 
 DOMAIN: Final = "balupi"
 
+# The config entry's version; 1.2: the health path is gone (liveness is a TCP
+# connect to the URL's port).
+ENTRY_VERSION: Final = 1
+ENTRY_MINOR_VERSION: Final = 2
+# Stored by entries of version 1.1 only (removed by the migration to 1.2).
 CONF_HEALTH_PATH: Final = "health_path"
 CONF_SECRET: Final = "secret"  # noqa: S105 (a config key, not a secret)
 CONF_SCAN_INTERVAL: Final = "scan_interval"
@@ -15,7 +20,6 @@ CONF_FAILURE_THRESHOLD: Final = "failure_threshold"
 CONF_BOOT_TIMEOUT: Final = "boot_timeout"
 
 DEFAULT_NAME: Final = "BaluHost"
-DEFAULT_HEALTH_PATH: Final = "/api/health"
 DEFAULT_BROADCAST_ADDRESS: Final = "255.255.255.255"
 DEFAULT_BROADCAST_PORT: Final = 9
 
@@ -31,9 +35,8 @@ DEFAULT_FAST_INTERVAL: Final = 1
 DEFAULT_OFFLINE_INTERVAL: Final = 30
 DEFAULT_FAILURE_THRESHOLD: Final = 4
 DEFAULT_BOOT_TIMEOUT: Final = 300
+# How long a liveness probe (a TCP connect) may take.
 HEALTH_TIMEOUT: Final = 2.0
-# BaluHost's health reply is about 80 bytes; a longer one is not a health reply.
-HEALTH_MAX_BODY: Final = 4096
 
 EVENT_NAS_STATE_CHANGED: Final = "balupi_nas_state_changed"
 
@@ -55,6 +58,7 @@ CONF_PLUG_INTERVAL: Final = "plug_interval"
 REAUTH: Final = "reauth"
 REAUTH_TPLINK: Final = "tplink"
 REAUTH_PLUG: Final = "plug"
+REAUTH_API_KEY: Final = "api_key"
 CONF_PRICE: Final = "price"
 CONF_PRICE_ENTITY: Final = "price_entity"
 CONF_TOU_START: Final = "tou_start"
@@ -149,3 +153,14 @@ SUSPEND_GRACE: Final = 120
 # awake); BaluPi stays under a quarter of it.
 BALUHOST_IDLE_HTTP_THRESHOLD: Final = 5.0
 SLEEP_READ_TIMEOUT: Final = 5.0
+HTTP_PORT: Final = 80
+HTTPS_PORT: Final = 443
+# Presence heartbeats: at the interval the NAS answers (45 s in BaluHost
+# 1.38), never more often than this; after a failure, again this soon.
+PRESENCE_MIN_INTERVAL: Final = 15
+PRESENCE_RETRY: Final = 30
+# Why BaluPi keeps the NAS from suspending.
+KEEP_AWAKE_SWITCH: Final = "switch"
+KEEP_AWAKE_INBOX: Final = "inbox"
+SERVICE_SLEEP_NAS: Final = "sleep_nas"
+ATTR_MODE: Final = "mode"

@@ -34,8 +34,11 @@ TRIGGER_WENT_OFFLINE: Final = "went_offline"
 TRIGGER_CAME_ONLINE: Final = "came_online"
 TRIGGER_WENT_OFFLINE_UNEXPECTEDLY: Final = "went_offline_unexpectedly"
 TRIGGER_DID_NOT_WAKE: Final = "did_not_wake"
+TRIGGER_FELL_ASLEEP: Final = "fell_asleep"
+TRIGGER_WOKE_UP: Final = "woke_up"
 
 _OFFLINE: Final = NasState.OFFLINE.value
+_ASLEEP: Final = (NasState.SLEEPING, NasState.SUSPENDED)
 
 # Each trigger fires when the event data contains any one of these matches.
 # "Unexpectedly" needs a NAS that was up (not one found asleep at first start,
@@ -50,6 +53,14 @@ TRIGGER_MATCHES: Final[dict[str, tuple[dict[str, str], ...]]] = {
         if reason is not Reason.HANDSHAKE
     ),
     TRIGGER_DID_NOT_WAKE: ({"to": _OFFLINE, "reason": Reason.BOOT_TIMEOUT.value},),
+    # From awake into soft sleep or suspend; soft sleep going on to suspend is
+    # the same sleep, not a second falling asleep.
+    TRIGGER_FELL_ASLEEP: tuple(
+        {"from": NasState.ONLINE.value, "to": state.value} for state in _ASLEEP
+    ),
+    TRIGGER_WOKE_UP: tuple(
+        {"from": state.value, "to": NasState.ONLINE.value} for state in _ASLEEP
+    ),
 }
 
 TRIGGER_SCHEMA: Final = DEVICE_TRIGGER_BASE_SCHEMA.extend(

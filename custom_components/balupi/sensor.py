@@ -36,6 +36,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
+from .baluhost import SleepState, SleepStatus
 from .const import CONF_ROLE, DOMAIN, ROLE_NAS
 from .coordinator import BalupiConfigEntry
 from .coordinator.dns import DnsShown, DnsStatus
@@ -63,7 +64,45 @@ PARALLEL_UPDATES = 0
 class NasSensorEntityDescription(SensorEntityDescription):
     """A NAS sensor and how to read it from the status."""
 
-    value_fn: Callable[[NasStatus], str | datetime | None]
+    value_fn: Callable[[NasStatus], StateType | datetime]
+
+
+def _reading(status: NasStatus) -> SleepStatus | None:
+    """Return the NAS's sleep reading while it is current (the NAS reachable)."""
+    if status.state in (NasState.ONLINE, NasState.SLEEPING):
+        return status.sleep
+    return None
+
+
+# With an API key: what the NAS itself says about its sleep.
+SLEEP_SENSORS: tuple[NasSensorEntityDescription, ...] = (
+    NasSensorEntityDescription(
+        key="sleep_state",
+        translation_key="sleep_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in SleepState],
+        value_fn=lambda status: (
+            reading.state.value if (reading := _reading(status)) else None
+        ),
+    ),
+    NasSensorEntityDescription(
+        key="sleep_state_since",
+        translation_key="sleep_state_since",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda status: (
+            reading.state_since if (reading := _reading(status)) else None
+        ),
+    ),
+    NasSensorEntityDescription(
+        key="disks_spun_down",
+        translation_key="disks_spun_down",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda status: (
+            len(reading.spun_down_disks) if (reading := _reading(status)) else None
+        ),
+    ),
+)
 
 
 SENSORS: tuple[NasSensorEntityDescription, ...] = (
@@ -411,6 +450,10 @@ async def async_setup_entry(
     coordinator = entry.runtime_data.nas
     snapshots = entry.runtime_data.snapshots
     async_add_entities(NasSensor(coordinator, description) for description in SENSORS)
+    if coordinator.client is not None:
+        async_add_entities(
+            NasSensor(coordinator, description) for description in SLEEP_SENSORS
+        )
     async_add_entities(
         SnapshotSensor(snapshots, description) for description in SNAPSHOT_SENSORS
     )
@@ -548,7 +591,7 @@ class NasSensor(BalupiNasEntity, SensorEntity):
     entity_description: NasSensorEntityDescription
 
     @property
-    def native_value(self) -> str | datetime | None:
+    def native_value(self) -> StateType | datetime:
         """Return the sensor's value."""
         return self.entity_description.value_fn(self.coordinator.data)
 

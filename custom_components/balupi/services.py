@@ -19,12 +19,14 @@ from homeassistant.helpers import config_validation as cv, service
 from homeassistant.util import dt as dt_util
 
 from .const import (
+    ATTR_MODE,
     ATTR_MONTH,
     ATTR_TARGET,
     ATTR_YEAR,
     DOMAIN,
     SERVICE_ENERGY_REPORT,
     SERVICE_FLUSH_INBOX,
+    SERVICE_SLEEP_NAS,
     SERVICE_SWITCH_DNS,
     SERVICE_WAKE_NAS,
 )
@@ -41,6 +43,15 @@ REPORT_SCHEMA = ENTRY_SCHEMA.extend(
     }
 )
 SWITCH_DNS_SCHEMA = ENTRY_SCHEMA.extend({probatio.Required(ATTR_TARGET): cv.string})
+SLEEP_MODE_SOFT = "soft"
+SLEEP_MODE_SUSPEND = "suspend"
+SLEEP_NAS_SCHEMA = ENTRY_SCHEMA.extend(
+    {
+        probatio.Optional(ATTR_MODE, default=SLEEP_MODE_SOFT): probatio.In(
+            [SLEEP_MODE_SOFT, SLEEP_MODE_SUSPEND]
+        )
+    }
+)
 
 
 def _loaded_entry(call: ServiceCall) -> BalupiConfigEntry:
@@ -54,6 +65,15 @@ def _loaded_entry(call: ServiceCall) -> BalupiConfigEntry:
 async def _async_wake_nas(call: ServiceCall) -> None:
     """Wake the NAS of the targeted entry."""
     await _loaded_entry(call).runtime_data.nas.async_wake()
+
+
+async def _async_sleep_nas(call: ServiceCall) -> None:
+    """Put the NAS of the targeted entry into soft sleep or suspend it."""
+    nas = _loaded_entry(call).runtime_data.nas
+    if call.data[ATTR_MODE] == SLEEP_MODE_SUSPEND:
+        await nas.async_suspend()
+    else:
+        await nas.async_soft_sleep()
 
 
 def _dns_target(value: str) -> DnsTarget | str:
@@ -149,6 +169,9 @@ def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions."""
     hass.services.async_register(
         DOMAIN, SERVICE_WAKE_NAS, _async_wake_nas, schema=ENTRY_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN, SERVICE_SLEEP_NAS, _async_sleep_nas, schema=SLEEP_NAS_SCHEMA
     )
     hass.services.async_register(
         DOMAIN, SERVICE_SWITCH_DNS, _async_switch_dns, schema=SWITCH_DNS_SCHEMA

@@ -85,28 +85,36 @@ class SleepWatch:
         self._schedule_at: float | None = None
         self._suspend_requested_at: float | None = None
 
-    def status_due(self, now: float) -> bool:
-        """Return whether the sleep state should be read now."""
-        return self._due(self._status_at, self.timing.status_interval, now)
+    def take_status_read(self, now: float) -> bool:
+        """Return whether to read the sleep state now; count it as read if so.
 
-    def schedule_due(self, now: float) -> bool:
-        """Return whether the sleep schedule should be read now."""
-        return self._due(self._schedule_at, self.timing.schedule_interval, now)
+        A read that then fails waits for the next turn too: a failing NAS is
+        not asked more often.
+        """
+        if not self._due(self._status_at, self.timing.status_interval, now):
+            return False
+        self._status_at = now
+        return True
 
-    def on_schedule(self, schedule: SleepSchedule | None, now: float) -> None:
+    def take_schedule_read(self, now: float) -> bool:
+        """Return whether to read the sleep schedule now; count it as read if so."""
+        if not self._due(self._schedule_at, self.timing.schedule_interval, now):
+            return False
+        self._schedule_at = now
+        return True
+
+    def on_schedule(self, schedule: SleepSchedule | None) -> None:
         """Keep the schedule the NAS reported (None: it has none)."""
-        self.schedule, self._schedule_at = schedule, now
+        self.schedule = schedule
 
-    def on_status(
-        self, status: SleepStatus, state: NasState, now: float
-    ) -> NasState | None:
+    def on_status(self, status: SleepStatus, state: NasState) -> NasState | None:
         """Keep a reading; return the state a reachable NAS moves to, if any.
 
         A reading says nothing about a NAS BaluPi does not believe reachable
         (offline, booting, shutting down): the heartbeat and the handshake
         decide those.
         """
-        self.status, self._status_at = status, now
+        self.status = status
         asleep = status.state in ASLEEP_SLEEP_STATES
         if not asleep:
             # Awake again: an earlier suspend request is over.
@@ -117,9 +125,13 @@ class SleepWatch:
             return NasState.ONLINE
         return None
 
+    def read_now(self) -> None:
+        """Make the sleep state due at once (after an action changed it)."""
+        self._status_at = None
+
     def forget_status(self) -> None:
         """Drop the last reading (the NAS went away; it is stale now)."""
-        self.status, self._status_at = None, None
+        self.status = None
 
     def note_suspend_requested(self, now: float) -> None:
         """Remember that BaluPi just asked the NAS to suspend."""

@@ -55,11 +55,6 @@ def normalised_url(value: str) -> tuple[str, str | None]:
     return str(url).rstrip("/"), error
 
 
-def health_path_error(path: str) -> str | None:
-    """Return the error of the health path (absolute on the NAS)."""
-    return None if path.startswith("/") else "invalid_health_path"
-
-
 def mac_error(mac: str) -> str | None:
     """Return the error of a MAC already formatted as aa:bb:cc:dd:ee:ff."""
     return None if is_valid_mac(mac) else "invalid_mac"

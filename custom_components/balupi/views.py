@@ -33,7 +33,6 @@ from .const import (
 )
 from .coordinator import DATA_REPLAY_GUARD, BalupiConfigEntry
 from .coordinator.dns import DnsTarget
-from .coordinator.nas import async_read_capped
 from .handshake import (
     MAX_BODY,
     HandshakeRejectedError,
@@ -88,10 +87,14 @@ def _not_ready() -> web.Response:
 
 async def _read_capped(request: web.Request) -> bytes:
     """Read the body, refusing anything over the cap before holding it all."""
-    body = await async_read_capped(request.content, request.content_length, MAX_BODY)
-    if body is None:
+    if request.content_length is not None and request.content_length > MAX_BODY:
         raise HandshakeRejectedError(Rejection.BODY_TOO_LARGE)
-    return body
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise HandshakeRejectedError(Rejection.BODY_TOO_LARGE)
+    return bytes(body)
 
 
 class _RejectionLog:
@@ -242,7 +245,8 @@ class GoingOfflineView(_SignedView):
     ) -> JsonDict:
         runtime = entry.runtime_data
         async with runtime.handshake_lock:
-            await runtime.snapshots.async_receive(call.body, payload)
+            snapshot = await runtime.snapshots.async_receive(call.body, payload)
+            runtime.nas.version = snapshot.baluhost_version or runtime.nas.version
             await runtime.nas.async_going_offline()
             dns_switched = await _switch_dns_bounded(hass, entry, DnsTarget.PI)
         return {"acknowledged": True, "dns_switched": dns_switched}

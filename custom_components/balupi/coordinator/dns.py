@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 import logging
-from typing import Any, override
+from typing import Any, Final, override
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import (
@@ -205,6 +205,15 @@ def _stored_target(value: str) -> DnsTarget | str:
     return DnsTarget(value) if value in DnsTarget else value
 
 
+# Where the NAS's name points in each state (others keep what it has).
+DNS_TARGETS: Final[dict[NasState, DnsTarget]] = {
+    NasState.ONLINE: DnsTarget.NAS,
+    NasState.SLEEPING: DnsTarget.NAS,
+    NasState.SUSPENDED: DnsTarget.PI,
+    NasState.OFFLINE: DnsTarget.PI,
+}
+
+
 class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
     """Reconcile the managed record; implements the handshake's DNS switcher."""
 
@@ -274,11 +283,7 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
         if last := stored.get("last_switch"):
             self._last_switch = datetime.fromisoformat(last)
         if self._target is None:
-            state = self._nas.lifecycle.state
-            if state is NasState.ONLINE:
-                self._target = DnsTarget.NAS
-            elif state is NasState.OFFLINE:
-                self._target = DnsTarget.PI
+            self._target = DNS_TARGETS.get(self._nas.lifecycle.state)
 
     @property
     def wanted_ip(self) -> str | None:
@@ -305,15 +310,18 @@ class DnsCoordinator(DataUpdateCoordinator[DnsStatus]):
 
     @callback
     def async_on_nas_transition(self, transition: Transition) -> None:
-        """Follow the NAS: online means its own address, offline the Pi's.
+        """Follow the NAS: awake or soft asleep means its own address.
+
+        A soft-sleeping NAS is reachable and any access wakes it, so its name
+        keeps its address (wake on access); suspended or offline, the Pi
+        answers for it.
 
         The handshake views switch DNS themselves (with their own timing), so
         only the transitions the heartbeat finds are followed here.
         """
         if transition.reason is Reason.HANDSHAKE:
             return
-        targets = {NasState.ONLINE: DnsTarget.NAS, NasState.OFFLINE: DnsTarget.PI}
-        if (target := targets.get(transition.to_state)) is None:
+        if (target := DNS_TARGETS.get(transition.to_state)) is None:
             return
         self.config_entry.async_create_background_task(
             self.hass, self.async_point_to(target), f"{DOMAIN} dns {target}"

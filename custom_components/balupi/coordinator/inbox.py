@@ -41,6 +41,7 @@ from ..const import (
     ISSUE_INBOX_HOST_KEY,
     ISSUE_INBOX_KEY,
     ISSUE_INBOX_NO_TRANSPORT,
+    KEEP_AWAKE_INBOX,
 )
 from ..issues import async_set_issue, printable, quoted
 from ..nas_state import NasState, Reason, Transition
@@ -391,7 +392,9 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
             ready = scan.ready
             progress.not_moved.extend(scan.not_movable)
             if scan.ready or scan.staged:
-                transport = await self._async_move(scan.ready, progress)
+                # The NAS must not suspend by itself in the middle of it.
+                async with self._nas.async_kept_awake(KEEP_AWAKE_INBOX):
+                    transport = await self._async_move(scan.ready, progress)
         except FlushError as err:
             error = err
             # Retried every minute while files wait: said once per new reason.

@@ -1,18 +1,22 @@
-"""Heartbeat coordinator: owns the NAS lifecycle and probes the NAS's health."""
+"""Heartbeat coordinator: owns the NAS lifecycle and watches the NAS sleep.
+
+Liveness is a TCP connect to the NAS's API port, which the NAS never sees; with
+an API key, the NAS's sleep state is read through its whitelisted paths once a
+minute, which neither wakes it nor keeps it awake (``sleep_watch``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from http import HTTPStatus
-import json
 import logging
+import ssl
 from typing import Any, override
-
-import aiohttp
+from urllib.parse import urlsplit
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import (
@@ -27,12 +31,23 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
+from homeassistant.util.ssl import get_default_context, get_default_no_verify_context
 
+from ..baluhost import (
+    BaluHostAuthError,
+    BaluHostClient,
+    BaluHostConnectionError,
+    BaluHostError,
+    BaluHostPermissionError,
+    SleepStatus,
+    SuspendOutcome,
+    async_tcp_probe,
+)
 from ..const import (
+    CONF_API_KEY,
     CONF_BOOT_TIMEOUT,
     CONF_FAILURE_THRESHOLD,
     CONF_FAST_INTERVAL,
-    CONF_HEALTH_PATH,
     CONF_OFFLINE_INTERVAL,
     CONF_POWER_OFF,
     CONF_POWER_RUNNING,
@@ -48,15 +63,26 @@ from ..const import (
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     EVENT_NAS_STATE_CHANGED,
-    HEALTH_MAX_BODY,
     HEALTH_TIMEOUT,
+    HTTP_PORT,
+    HTTPS_PORT,
     ISSUE_NAS_CERTIFICATE,
     ISSUE_NAS_DID_NOT_WAKE,
     ISSUE_NAS_UNRESPONSIVE,
+    KEEP_AWAKE_SWITCH,
+    PRESENCE_MIN_INTERVAL,
+    PRESENCE_RETRY,
+    REAUTH,
+    REAUTH_API_KEY,
+    SLEEP_READ_TIMEOUT,
+    SLEEP_SCHEDULE_INTERVAL,
+    SLEEP_STATUS_INTERVAL,
+    SUSPEND_GRACE,
 )
 from ..heartbeat import HeartbeatPolicy, HeartbeatSettings, PowerHint, PowerThresholds
 from ..issues import async_set_issue
 from ..nas_state import NasLifecycle, NasState, Reason, Transition
+from ..sleep_watch import SleepTiming, SleepWatch
 from ..wol import async_send_magic_packet
 from .store import STORE_LIFECYCLE, entry_store
 
@@ -73,6 +99,8 @@ class NasStatus:
     since: datetime | None
     reason: Reason | None
     version: str | None
+    # The NAS's last sleep reading (None without an API key or before one).
+    sleep: SleepStatus | None = None
 
 
 def settings_from_options(options: dict[str, Any]) -> HeartbeatSettings:
@@ -98,75 +126,68 @@ def power_thresholds(options: Mapping[str, Any]) -> PowerThresholds:
     )
 
 
-def health_url(data: dict[str, Any]) -> str:
-    """Return the full health URL from the base URL and the health path."""
-    base: str = data[CONF_URL]
-    path: str = data[CONF_HEALTH_PATH]
-    return base.rstrip("/") + "/" + path.lstrip("/")
+def probe_address(url: str) -> tuple[str, int]:
+    """Return the host and port of the NAS's API, where liveness is probed."""
+    parts = urlsplit(url)
+    port = parts.port or (HTTPS_PORT if parts.scheme == "https" else HTTP_PORT)
+    return parts.hostname or "", port
 
 
-class HealthStatus(StrEnum):
-    """Outcome of one health request."""
+class Liveness(StrEnum):
+    """Outcome of one liveness probe."""
 
     ALIVE = "alive"
-    BAD_RESPONSE = "bad_response"
     # Something answers at the address, but its TLS certificate is not trusted.
     BAD_CERTIFICATE = "bad_certificate"
     UNREACHABLE = "unreachable"
 
 
-@dataclass(frozen=True, slots=True)
-class HealthCheck:
-    """Outcome of one health request and the version the NAS reported."""
+async def async_probe(url: str, timeout: float, *, verify_tls: bool) -> Liveness:
+    """Connect to the NAS's API port (and shake hands for https), send nothing.
 
-    status: HealthStatus
-    version: str | None = None
-
-
-async def async_read_capped(
-    content: aiohttp.StreamReader, length: int | None, cap: int
-) -> bytes | None:
-    """Return a whole body, or None once it is (or says it is) over the cap."""
-    if length is not None and length > cap:
-        return None
-    body = bytearray()
-    async for chunk in content.iter_any():
-        body += chunk
-        if len(body) > cap:
-            return None
-    return bytes(body)
-
-
-async def async_check_health(
-    session: aiohttp.ClientSession, url: str, timeout: float
-) -> HealthCheck:
-    """Ask the NAS for its health; 200 means alive, whatever else it says.
-
-    Whatever else it says is read up to a few kilobytes only: more is not a
-    health reply.
+    The NAS's backend only sees complete HTTP requests, so a probe neither
+    counts toward its idle detection nor wakes it.
     """
+    host, port = probe_address(url)
+    if urlsplit(url).scheme != "https":
+        alive = await async_tcp_probe(host, port, timeout)
+        return Liveness.ALIVE if alive else Liveness.UNREACHABLE
+    context = get_default_context() if verify_tls else get_default_no_verify_context()
     try:
-        async with (
-            asyncio.timeout(timeout),
-            session.get(url, allow_redirects=False) as response,
-        ):
-            if response.status != HTTPStatus.OK:
-                return HealthCheck(HealthStatus.BAD_RESPONSE)
-            body = await async_read_capped(
-                response.content, response.content_length, HEALTH_MAX_BODY
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(
+                host, port, ssl=context, server_hostname=host
             )
-    except aiohttp.ClientConnectorCertificateError:
-        return HealthCheck(HealthStatus.BAD_CERTIFICATE)
-    except TimeoutError, aiohttp.ClientError:
-        return HealthCheck(HealthStatus.UNREACHABLE)
-    if body is None:
-        return HealthCheck(HealthStatus.BAD_RESPONSE)
-    try:
-        payload = json.loads(body)
-    except RecursionError, ValueError:
-        return HealthCheck(HealthStatus.ALIVE)
-    version = payload.get("version") if isinstance(payload, dict) else None
-    return HealthCheck(HealthStatus.ALIVE, None if version is None else str(version))
+    except ssl.SSLCertVerificationError:
+        return Liveness.BAD_CERTIFICATE
+    except ssl.SSLError:
+        # Something answers, if not with the TLS expected.
+        return Liveness.ALIVE
+    except OSError, TimeoutError:
+        return Liveness.UNREACHABLE
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return Liveness.ALIVE
+
+
+def sleep_client(hass: HomeAssistant, data: Mapping[str, Any]) -> BaluHostClient | None:
+    """Return a client for the NAS's sleep reads and actions; None without a key."""
+    if not (key := data.get(CONF_API_KEY)):
+        return None
+    verify = data.get(CONF_VERIFY_SSL, True)
+    return BaluHostClient(
+        async_get_clientsession(hass, verify_ssl=verify),
+        data[CONF_URL],
+        key,
+        verify_tls=verify,
+        timeout=SLEEP_READ_TIMEOUT,
+    )
+
+
+def presence_client_id(entry_id: str) -> str:
+    """Return how this entry introduces itself in presence heartbeats."""
+    return "balupi-" + "".join(c for c in entry_id if c.isalnum())[:32]
 
 
 class NasCoordinator(DataUpdateCoordinator[NasStatus]):
@@ -185,11 +206,13 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
             update_interval=timedelta(seconds=self.settings.interval),
             always_update=False,
         )
+        self._url: str = entry.data[CONF_URL]
         # Entries made before this option existed verify.
-        self._session = async_get_clientsession(
-            hass, verify_ssl=entry.data.get(CONF_VERIFY_SSL, True)
+        self._verify_tls: bool = entry.data.get(CONF_VERIFY_SSL, True)
+        self.client = sleep_client(hass, entry.data)
+        self.watch = SleepWatch(
+            SleepTiming(SLEEP_STATUS_INTERVAL, SLEEP_SCHEDULE_INTERVAL, SUSPEND_GRACE)
         )
-        self._url = health_url(dict(entry.data))
         self._store = entry_store(hass, entry.entry_id, STORE_LIFECYCLE)
         self._lock = asyncio.Lock()
         self._transition_listeners: list[TransitionListener] = []
@@ -201,6 +224,10 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         # reload or restart, and that verdict syncs it.
         self._unresponsive: bool | None = None
         self._bad_certificate: bool | None = None
+        self._reauth_started = False
+        # Why the NAS is kept from suspending (the switch, an inbox flush).
+        self._keep_awake: set[str] = set()
+        self._presence_task: asyncio.Task[None] | None = None
         # Second signal for the decision (the NAS plug's power draw); until a
         # source is attached it knows nothing and the heartbeat decides alone.
         self.power_hint: Callable[[], PowerHint] = lambda: PowerHint.UNKNOWN
@@ -218,9 +245,10 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
 
     @override
     async def _async_update_data(self) -> NasStatus:
-        """Probe the NAS once and apply the heartbeat policy's verdict."""
+        """Probe the NAS once, read its sleep when due, apply the verdicts."""
         started = dt_util.utcnow()
-        alive, version = await self._async_probe()
+        alive = await self._async_probe()
+        reading = await self._async_read_sleep() if alive else None
         async with self._lock:
             since = self.lifecycle.since
             if since is not None and started < since:
@@ -230,12 +258,12 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
             now = dt_util.utcnow()
             if alive:
                 self.last_seen = now
-                self.version = version or self.version
             verdict = self.policy.on_probe(
                 self.lifecycle.state,
                 alive=alive,
                 seconds_in_state=(now - since).total_seconds() if since else 0.0,
                 power=self.power_hint(),
+                asleep=self.watch.silence_reason(self._clock(), dt_util.now().time()),
             )
             unresponsive = verdict.unresponsive
             if unresponsive is not None and unresponsive is not self._unresponsive:
@@ -244,22 +272,200 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
                 self._set_issue(ISSUE_NAS_UNRESPONSIVE, active=unresponsive)
             if verdict.target is not None and verdict.reason is not None:
                 await self._async_apply(verdict.target, verdict.reason, now)
+            if reading is not None and (
+                target := self.watch.on_status(reading, self.lifecycle.state)
+            ):
+                await self._async_apply(target, Reason.SLEEP, now)
             self.update_interval = timedelta(seconds=verdict.next_poll)
         return self._status()
 
-    async def _async_probe(self) -> tuple[bool, str | None]:
-        """Return whether the NAS answered its health check, and its version."""
-        health = await async_check_health(
-            self._session, self._url, self.settings.timeout
+    async def _async_read_sleep(self) -> SleepStatus | None:
+        """Read the NAS's sleep schedule and state when due (whitelisted only)."""
+        if (client := self.client) is None:
+            return None
+        try:
+            if self.watch.take_schedule_read(self._clock()):
+                self.watch.on_schedule((await client.sync_preflight()).schedule)
+            if not self.watch.take_status_read(self._clock()):
+                return None
+            reading = await client.sleep_status()
+        except BaluHostError as err:
+            self._on_read_error(err)
+            return None
+        return reading
+
+    async def _async_probe(self) -> bool:
+        """Return whether the NAS's port answers (with a trusted certificate)."""
+        liveness = await async_probe(
+            self._url, self.settings.timeout, verify_tls=self._verify_tls
         )
         # Only an answer tells about the certificate; silence keeps the issue
         # as it is (raised, or cleared, or as it survived a reload).
-        if health.status is not HealthStatus.UNREACHABLE:
-            bad_certificate = health.status is HealthStatus.BAD_CERTIFICATE
+        if liveness is not Liveness.UNREACHABLE:
+            bad_certificate = liveness is Liveness.BAD_CERTIFICATE
             if bad_certificate is not self._bad_certificate:
                 self._bad_certificate = bad_certificate
                 self._set_issue(ISSUE_NAS_CERTIFICATE, active=bad_certificate)
-        return health.status is HealthStatus.ALIVE, health.version
+        return liveness is Liveness.ALIVE
+
+    def _on_read_error(self, err: BaluHostError) -> None:
+        """Start reauthentication once for a rejected key."""
+        if isinstance(err, BaluHostAuthError) and not self._reauth_started:
+            self._reauth_started = True
+            self.config_entry.async_start_reauth(
+                self.hass, data={REAUTH: REAUTH_API_KEY}
+            )
+        _LOGGER.debug("Sleep read of %s failed: %s", self.config_entry.title, err)
+
+    def _clock(self) -> float:
+        """Return the monotonic time the sleep watch counts in."""
+        return self.hass.loop.time()
+
+    def _require_client(self) -> BaluHostClient:
+        """Return the API client, or refuse an action that needs the key."""
+        if self.client is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="no_api_key",
+                translation_placeholders={"name": self.config_entry.title},
+            )
+        return self.client
+
+    def _refuse_unless(self, *states: NasState) -> None:
+        """Refuse an action the NAS cannot take in its current state."""
+        if (state := self.lifecycle.state) not in states:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="not_possible_now",
+                translation_placeholders={
+                    "name": self.config_entry.title,
+                    "state": state.value,
+                },
+            )
+
+    def _action_error(self, err: BaluHostError) -> HomeAssistantError:
+        """Say in the user's language why the NAS refused an action."""
+        if isinstance(err, BaluHostAuthError):
+            self._on_read_error(err)
+            return HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="api_key_rejected"
+            )
+        if isinstance(err, BaluHostPermissionError):
+            return HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="permission_missing",
+                translation_placeholders={"permission": err.permission or "?"},
+            )
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="nas_request_failed",
+            translation_placeholders={"error": str(err)},
+        )
+
+    async def async_soft_sleep(self) -> None:
+        """Put the NAS into soft sleep and read it back at once."""
+        client = self._require_client()
+        self._refuse_unless(NasState.ONLINE)
+        try:
+            await client.soft_sleep()
+        except BaluHostError as err:
+            raise self._action_error(err) from err
+        await self._async_read_now()
+
+    async def async_suspend(self) -> None:
+        """Suspend the NAS; its silence afterwards is that suspend, not a death."""
+        client = self._require_client()
+        self._refuse_unless(NasState.ONLINE, NasState.SLEEPING)
+        self.watch.note_suspend_requested(self._clock())
+        try:
+            outcome = await client.suspend()
+        except BaluHostConnectionError as err:
+            # The connection broke while the NAS went down: the heartbeat
+            # tells whether it did.
+            _LOGGER.debug("Suspend of %s: %s", self.config_entry.title, err)
+            return
+        except BaluHostError as err:
+            self.watch.forget_suspend_request()
+            raise self._action_error(err) from err
+        if outcome is SuspendOutcome.RESUMED:
+            # It answers only after it has resumed: awake again.
+            self.watch.forget_suspend_request()
+            await self._async_read_now()
+
+    async def _async_read_now(self) -> None:
+        """Probe now and read the sleep state with it."""
+        self.watch.read_now()
+        await self.async_refresh()
+
+    async def async_wake(self) -> None:
+        """Wake the NAS: by a request from soft sleep, else by Wake-on-LAN."""
+        if self.lifecycle.state is NasState.SLEEPING and self.client is not None:
+            try:
+                await self.client.wake()
+            except BaluHostError as err:
+                raise self._action_error(err) from err
+            await self._async_read_now()
+            return
+        await self._async_wake_on_lan()
+
+    @property
+    def keeping_awake(self) -> bool:
+        """Return whether the switch keeps the NAS from suspending."""
+        return KEEP_AWAKE_SWITCH in self._keep_awake
+
+    async def async_keep_awake(self, reason: str, *, on: bool) -> None:
+        """Keep the NAS from suspending (presence heartbeats) for a reason."""
+        if on:
+            self._require_client()
+            self._keep_awake.add(reason)
+        else:
+            self._keep_awake.discard(reason)
+        if self._keep_awake and self._presence_task is None:
+            self._presence_task = self.config_entry.async_create_background_task(
+                self.hass, self._async_presence(), f"{DOMAIN} presence"
+            )
+        elif not self._keep_awake and self._presence_task is not None:
+            self._presence_task.cancel()
+            self._presence_task = None
+        self.async_update_listeners()
+
+    @contextlib.asynccontextmanager
+    async def async_kept_awake(self, reason: str) -> AsyncIterator[None]:
+        """Keep the NAS from suspending while a block runs (no key: no-op)."""
+        if self.client is None:
+            yield
+            return
+        await self.async_keep_awake(reason, on=True)
+        try:
+            yield
+        finally:
+            await self.async_keep_awake(reason, on=False)
+
+    async def _async_presence(self) -> None:
+        """Send presence heartbeats at the interval the NAS asks for.
+
+        They are neither counted nor waking; each one keeps the NAS from
+        suspending by itself for the minutes it answers.
+        """
+        client = self._require_client()
+        client_id = presence_client_id(self.config_entry.entry_id)
+        while True:
+            try:
+                ack = await client.presence(client_id)
+            except BaluHostError as err:
+                _LOGGER.debug("Presence of %s failed: %s", self.config_entry.title, err)
+                interval = float(PRESENCE_RETRY)
+            else:
+                interval = max(PRESENCE_MIN_INTERVAL, ack.heartbeat_interval_seconds)
+            await asyncio.sleep(interval)
+
+    @override
+    async def async_shutdown(self) -> None:
+        """Stop the presence heartbeats with the coordinator."""
+        if self._presence_task is not None:
+            self._presence_task.cancel()
+            self._presence_task = None
+        await super().async_shutdown()
 
     async def async_transition(
         self, to_state: NasState, reason: Reason
@@ -274,7 +480,7 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
                 self.async_set_updated_data(self._status())
         return transition
 
-    async def async_wake(self) -> None:
+    async def _async_wake_on_lan(self) -> None:
         """Send Wake-on-LAN and watch the NAS boot."""
         state = self.lifecycle.state
         power = self.power_hint()
@@ -366,7 +572,7 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
     def _interval_for_state(self) -> float:
         """Return how often to probe in the current state."""
         match self.lifecycle.state:
-            case NasState.OFFLINE:
+            case NasState.OFFLINE | NasState.SUSPENDED:
                 return self.settings.offline_interval
             case NasState.BOOTING | NasState.SHUTTING_DOWN | NasState.UNKNOWN:
                 return self.settings.fast_interval
@@ -377,5 +583,9 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         """Return the current status for the entities."""
         lifecycle = self.lifecycle
         return NasStatus(
-            lifecycle.state, lifecycle.since, lifecycle.reason, self.version
+            lifecycle.state,
+            lifecycle.since,
+            lifecycle.reason,
+            self.version,
+            self.watch.status,
         )
