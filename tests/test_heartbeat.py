@@ -1,6 +1,12 @@
-"""The heartbeat against a real HTTP server on 127.0.0.1, the clock controlled."""
+"""The heartbeat against a real server on 127.0.0.1, the clock controlled.
+
+Liveness is a TCP connect (plus the TLS handshake for https): a NAS is dead when
+its port refuses (stopped) or ignores (dark) connection attempts.
+"""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -10,20 +16,18 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.balupi.const import (
+    DEFAULT_OFFLINE_INTERVAL,
     DOMAIN,
     EVENT_NAS_STATE_CHANGED,
-    HEALTH_TIMEOUT,
     ISSUE_NAS_CERTIFICATE,
 )
-from custom_components.balupi.coordinator.nas import HealthStatus, async_check_health
 from custom_components.balupi.nas_state import NasState
 from homeassistant.const import CONF_VERIFY_SSL, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .conftest import MAC, advance, entry_data, settle, setup_entry
-from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.nas_simulator import NasSimulator
 
 STATE = "sensor.baluhost_nas_state"
 ONLINE = "binary_sensor.baluhost_nas_online"
@@ -56,25 +60,45 @@ async def online(
     return config_entry
 
 
+async def kill(nas: NasSimulator, how: str) -> None:
+    """The NAS stops answering: port closed (refused) or dark (timeouts)."""
+    if how == "dark":
+        await nas.go_dark()
+    else:
+        await nas.stop()
+
+
+async def run_until_failures(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    entry: MockConfigEntry,
+    count: int,
+) -> None:
+    """Advance the clock until that many probes in a row have failed."""
+    policy = entry.runtime_data.nas.policy
+    for _ in range(400):
+        if policy.failures >= count:
+            return
+        await advance(hass, freezer, 0.25)
+    raise AssertionError(f"only {policy.failures} failed probes")
+
+
 @pytest.mark.usefixtures("online")
-@pytest.mark.parametrize("mode", [Mode.SILENT, Mode.SLOW, Mode.ERROR])
+@pytest.mark.parametrize("how", ["dark", "refused"])
 async def test_dead_nas_is_offline_within_20_seconds(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     nas: NasSimulator,
-    mode: Mode,
+    how: str,
 ) -> None:
     events = async_capture_events(hass, EVENT_NAS_STATE_CHANGED)
     # Worst case: the NAS dies right after a good reply.
     await advance(hass, freezer, 5)
-    requests = nas.requests
-    nas.mode = mode
-    nas.delay = 30
+    await kill(nas, how)
     elapsed = await run_until_offline(hass, freezer, limit=30)
     assert nas_state(hass) == NasState.OFFLINE
     assert elapsed <= 20
     assert hass.states.get(ONLINE).state == "off"
-    assert nas.requests - requests == 4
     assert [(e.data["from"], e.data["to"], e.data["reason"]) for e in events] == [
         ("online", "offline", "heartbeat")
     ]
@@ -89,47 +113,64 @@ async def test_nas_gone_entirely_is_offline_within_20_seconds(
     assert await run_until_offline(hass, freezer, limit=30) <= 20
 
 
-@pytest.mark.usefixtures("online")
-@pytest.mark.parametrize("mode", [Mode.SILENT, Mode.SLOW])
-async def test_one_lost_reply_among_good_ones_is_tolerated(
+async def test_probes_send_no_request(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
+    online: MockConfigEntry,
     nas: NasSimulator,
-    mode: Mode,
+) -> None:
+    """A probe connects and hangs up: nothing reaches the NAS's HTTP stack."""
+    connections = nas.connections
+    await advance(hass, freezer, 60)
+    # One probe every 5 s.
+    assert nas.connections - connections == 12
+    assert nas.requests == 0
+
+
+@pytest.mark.parametrize("how", ["dark", "refused"])
+async def test_one_lost_probe_among_good_ones_is_tolerated(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    online: MockConfigEntry,
+    nas: NasSimulator,
+    how: str,
 ) -> None:
     events = async_capture_events(hass, EVENT_NAS_STATE_CHANGED)
-    nas.delay = 3
     for _ in range(5):
-        nas.mode = mode
-        await advance(hass, freezer, 5.5)
-        nas.mode = Mode.OK
-        nas.release()
+        await kill(nas, how)
+        await run_until_failures(hass, freezer, online, 1)
+        await nas.start()
         await advance(hass, freezer, 15)
         assert nas_state(hass) == NasState.ONLINE
+        assert online.runtime_data.nas.policy.failures == 0
     assert events == []
 
 
-@pytest.mark.usefixtures("online")
-async def test_three_lost_replies_in_a_row_are_tolerated(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, nas: NasSimulator
+async def test_three_lost_probes_in_a_row_are_tolerated(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    online: MockConfigEntry,
+    nas: NasSimulator,
 ) -> None:
-    nas.drop = 3
+    await nas.go_dark()
+    await run_until_failures(hass, freezer, online, 3)
+    await nas.start()
     await advance(hass, freezer, 40)
     assert nas_state(hass) == NasState.ONLINE
-    assert nas.drop == 0
 
 
-@pytest.mark.usefixtures("online")
 async def test_recovery_and_slow_polling_while_offline(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, nas: NasSimulator
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    online: MockConfigEntry,
+    nas: NasSimulator,
 ) -> None:
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await run_until_offline(hass, freezer, limit=30)
-    requests = nas.requests
-    await advance(hass, freezer, 61)
     # Offline: one probe every 30 s.
-    assert nas.requests - requests == 2
-    nas.mode = Mode.OK
+    coordinator = online.runtime_data.nas
+    assert coordinator.update_interval == timedelta(seconds=DEFAULT_OFFLINE_INTERVAL)
+    await nas.start()
     events = async_capture_events(hass, EVENT_NAS_STATE_CHANGED)
     await advance(hass, freezer, 30)
     assert nas_state(hass) == NasState.ONLINE
@@ -142,7 +183,7 @@ async def test_nas_asleep_at_start_becomes_offline(
     config_entry: MockConfigEntry,
     nas: NasSimulator,
 ) -> None:
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await setup_entry(hass, config_entry)
     # Not yet known is Home Assistant's own "unknown" (no value), not an option.
     assert nas_state(hass) == STATE_UNKNOWN
@@ -151,25 +192,6 @@ async def test_nas_asleep_at_start_becomes_offline(
     assert nas_state(hass) == NasState.OFFLINE
     version = hass.states.get("sensor.baluhost_nas_version")
     assert version.state == "unknown"
-
-
-async def test_version_comes_from_the_health_reply(
-    hass: HomeAssistant, online: MockConfigEntry
-) -> None:
-    await settle(hass)
-    assert hass.states.get("sensor.baluhost_nas_version").state == "1.38.0"
-
-
-@pytest.mark.parametrize("mode", [Mode.HUGE, Mode.ENDLESS])
-async def test_oversized_health_reply_is_a_bad_response(
-    hass: HomeAssistant, nas: NasSimulator, mode: Mode
-) -> None:
-    """BaluHost answers in about 80 bytes; megabytes are not a health reply."""
-    nas.mode = mode
-    health = await async_check_health(
-        async_get_clientsession(hass), f"{nas.url}/api/health", HEALTH_TIMEOUT
-    )
-    assert health.status is HealthStatus.BAD_RESPONSE
 
 
 async def test_untrusted_certificate_is_a_repair_not_sleep(
@@ -191,7 +213,7 @@ async def test_untrusted_certificate_is_a_repair_not_sleep(
     issue_id = f"{ISSUE_NAS_CERTIFICATE}_{entry.entry_id}"
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
-    assert issue.translation_placeholders["url"] == f"{tls_nas.url}/api/health"
+    assert issue.translation_placeholders["url"] == tls_nas.url
     assert nas_state(hass) != NasState.ONLINE
     assert tls_nas.requests == 0
 
