@@ -43,7 +43,7 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util, yaml as yaml_util
 
 from .conftest import advance, setup_entry
-from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.nas_simulator import NasSimulator
 
 SHIPPED = Path(__file__).parent.parent / "blueprints" / "automation" / "balupi"
 NAMES = (
@@ -230,7 +230,7 @@ async def nas_device(
 async def put_to_sleep(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, nas: NasSimulator
 ) -> None:
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await advance(hass, freezer, 20)
     assert hass.states.get(STATE).state == NasState.OFFLINE
 
@@ -329,7 +329,7 @@ async def test_died_blueprint_notifies_the_phone(
     )
     # An announced shutdown is no news; coming back is not either.
     await config_entry.runtime_data.nas.async_going_offline()
-    nas.mode = Mode.OK
+    await nas.start()
     await advance(hass, freezer, 31)
     assert hass.states.get(STATE).state == NasState.ONLINE
     assert receiver.pushes.empty()
@@ -342,7 +342,7 @@ async def test_died_blueprint_notifies_the_phone(
     )
     assert push["registration_info"]["webhook_id"] == WEBHOOK_ID
 
-    nas.mode = Mode.OK
+    await nas.start()
     await advance(hass, freezer, 31)
     await config_entry.runtime_data.nas.async_transition(NasState.OFFLINE, Reason.POWER)
     await hass.async_block_till_done()
@@ -469,7 +469,7 @@ async def test_schedule_wakes_on_selected_weekdays_only(
     start = datetime(2026, 11, day, 6, 29, tzinfo=dt_util.get_default_time_zone())
     freezer.move_to(start)
     if asleep:
-        nas.mode = Mode.ERROR
+        await nas.stop()
     await setup_entry(hass, config_entry)
     await advance(hass, freezer, 20)
     before = NasState.OFFLINE if asleep else NasState.ONLINE

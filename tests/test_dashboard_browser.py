@@ -54,7 +54,7 @@ from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_URL, CONF_VERIFY_
 
 from .conftest import SECRET, entry_data
 from .fakes.ha_instance import PASSWORD, USER, HomeAssistantProcess, home_assistant
-from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.nas_simulator import NasSimulator
 from .fakes.tapo_plug import DEFAULT_PASSWORD, FakeTapoPlug
 from .nas_signer import COMING_ONLINE, GOING_OFFLINE, signed_call, snapshot_v1
 from .pihole import RUN as PIHOLE_RUN, PiholeProcess
@@ -500,11 +500,11 @@ async def test_dashboard_shows_live_values_on_a_phone(
             await expect_watts(tile(page, plugs[1].alias, "Power"), CHANGED_POWER_W)
 
             # The NAS goes down for real, is woken from the dashboard, boots.
-            nas.mode = Mode.ERROR
+            await nas.stop()
             await nas_handshake(session, hass, GOING_OFFLINE)
             nas_tile = tile(page, "BaluHost", "NAS")
             await expect(nas_tile).to_contain_text("Offline")
             await wake_from_dashboard(page)
             await expect(nas_tile).to_contain_text("Booting")
-            nas.mode = Mode.OK
+            await nas.start()
             await expect(nas_tile).to_contain_text("Online")

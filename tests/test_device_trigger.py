@@ -21,6 +21,7 @@ from custom_components.balupi.const import (
     SERVICE_WAKE_NAS,
 )
 from custom_components.balupi.coordinator.nas import NasCoordinator
+from custom_components.balupi.heartbeat import PowerHint
 from custom_components.balupi.nas_state import NasState, Reason
 from homeassistant.components import automation
 from homeassistant.components.device_automation import DeviceAutomationType
@@ -38,9 +39,16 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 
 from .conftest import MAC, advance, entry_data, setup_entry
-from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.nas_simulator import NasSimulator
 
-TYPES = ("came_online", "did_not_wake", "went_offline", "went_offline_unexpectedly")
+TYPES = (
+    "came_online",
+    "did_not_wake",
+    "fell_asleep",
+    "went_offline",
+    "went_offline_unexpectedly",
+    "woke_up",
+)
 STATE = "sensor.baluhost_nas_state"
 OTHER_MAC = "11:22:33:44:55:66"
 
@@ -184,7 +192,7 @@ async def test_nas_dying_fires_offline_and_unexpectedly(
     nas: NasSimulator,
     fired: list[ServiceCall],
 ) -> None:
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await advance(hass, freezer, 20)
     assert hass.states.get(STATE).state == NasState.OFFLINE
     assert types(fired) == ["went_offline", "went_offline_unexpectedly"]
@@ -221,6 +229,37 @@ async def test_handshake_straight_from_online_is_not_unexpected(
     assert types(fired) == ["went_offline"]
 
 
+async def test_sleep_and_wake_fire_fell_asleep_and_woke_up(
+    hass: HomeAssistant, online: MockConfigEntry, fired: list[ServiceCall]
+) -> None:
+    nas = coordinator(online)
+    await nas.async_transition(NasState.SLEEPING, Reason.SLEEP)
+    await hass.async_block_till_done()
+    assert types(fired) == ["fell_asleep"]
+    # Soft sleep going on to suspend is the same sleep.
+    await nas.async_transition(NasState.SUSPENDED, Reason.SUSPEND)
+    await hass.async_block_till_done()
+    assert types(fired) == ["fell_asleep"]
+    await nas.async_transition(NasState.ONLINE, Reason.HEARTBEAT)
+    await hass.async_block_till_done()
+    assert types(fired) == ["came_online", "fell_asleep", "woke_up"]
+
+
+async def test_silence_at_standby_power_is_a_suspend_not_a_death(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    online: MockConfigEntry,
+    nas: NasSimulator,
+    fired: list[ServiceCall],
+) -> None:
+    coordinator(online).power_hint = lambda: PowerHint.STANDBY
+    await nas.stop()
+    await advance(hass, freezer, 20)
+    assert hass.states.get(STATE).state == NasState.SUSPENDED
+    assert types(fired) == ["fell_asleep"]
+    assert fired[0].data["reason"] == Reason.POWER
+
+
 async def test_nas_coming_back_fires_came_online(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -245,7 +284,7 @@ async def test_nas_that_does_not_boot_fires_did_not_wake(
     fired: list[ServiceCall],
 ) -> None:
     await coordinator(online).async_going_offline()
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await hass.services.async_call(
         DOMAIN,
         SERVICE_WAKE_NAS,
@@ -287,7 +326,9 @@ async def test_another_nas_does_not_fire(
     assert fired == []
     # The other NAS's own device has its own triggers, bound to its entry.
     other_device = nas_device(hass, other)
-    assert len(await device_trigger.async_get_triggers(hass, other_device.id)) == 4
+    assert len(await device_trigger.async_get_triggers(hass, other_device.id)) == len(
+        TYPES
+    )
 
     await coordinator(online).async_transition(NasState.OFFLINE, Reason.HEARTBEAT)
     await hass.async_block_till_done()

@@ -49,7 +49,7 @@ from homeassistant.helpers import (
 )
 
 from .conftest import MAC, SECRET, advance, entry_data, settle, setup_entry
-from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.nas_simulator import NasSimulator
 from .nas_signer import COMING_ONLINE, GOING_OFFLINE, signed_call, snapshot_v1
 from .pihole import PiholeAdmin, PiholeProcess, admin_fixture, pihole_fixture, resolve
 from .test_pihole_client import FakePihole
@@ -200,12 +200,12 @@ async def test_heartbeat_offline_points_at_the_pi(
     pihole: PiholeProcess,
 ) -> None:
     await setup_entry(hass, entry)
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await advance(hass, freezer, 10)
     await wait_for_answer(hass, pihole, [PI_IP])
     await settle(hass, 0.2)
     assert hass.states.get(TARGET).state == "pi"
-    nas.mode = Mode.OK
+    await nas.start()
     await advance(hass, freezer, 31)
     await wait_for_answer(hass, pihole, [NAS_IP])
 
@@ -287,7 +287,7 @@ async def test_stored_address_becomes_a_target(
         "data": {"lifecycle": {"state": state, "since": None, "reason": None}},
     }
     if state is NasState.OFFLINE:
-        nas.mode = Mode.ERROR
+        await nas.stop()
     await setup_entry(hass, entry)
     # The Pi's address changes: a target of "pi" follows it.
     subentry = next(iter(entry.subentries.values()))
@@ -446,7 +446,7 @@ async def test_pihole_down_during_switch_converges(
 ) -> None:
     await setup_entry(hass, entry)
     pihole.stop()
-    nas.mode = Mode.ERROR  # the NAS really goes down after its handshake
+    await nas.stop()  # the NAS really goes down after its handshake
     client = await hass_client_no_auth()
     headers, body = signed_call(SECRET, GOING_OFFLINE, snapshot_v1())
     with patch("custom_components.balupi.views.DNS_REPLY_BUDGET", 2):

@@ -18,7 +18,7 @@ from custom_components.balupi.nas_state import NasState, Reason
 from homeassistant.core import HomeAssistant
 
 from .conftest import setup_entry
-from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.nas_simulator import NasSimulator
 from .fakes.tapo_plug import FakeTapoPlug
 from .test_plugs import make_entry, plug, plug_subentry, value
 
@@ -60,7 +60,7 @@ async def sleep(
     hass: HomeAssistant, entry: MockConfigEntry, nas: NasSimulator, plug: FakeTapoPlug
 ) -> None:
     """The NAS announces its shutdown and sleeps at standby power."""
-    nas.mode = Mode.SILENT
+    await nas.go_dark()
     plug.power_w = 2.0
     await entry.runtime_data.nas.async_going_offline()
     await hass.async_block_till_done()
@@ -70,7 +70,7 @@ async def wake(
     hass: HomeAssistant, entry: MockConfigEntry, nas: NasSimulator, plug: FakeTapoPlug
 ) -> None:
     """The NAS comes back and announces it."""
-    nas.mode = Mode.OK
+    await nas.start()
     plug.power_w = 40.0
     await entry.runtime_data.nas.async_transition(NasState.ONLINE, Reason.HANDSHAKE)
     await hass.async_block_till_done()

@@ -45,7 +45,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 
 from .conftest import SECRET, setup_entry
-from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.nas_simulator import NasSimulator
 from .nas_signer import COMING_ONLINE, GOING_OFFLINE, signed_call, snapshot_v1
 
 STATE = "sensor.baluhost_nas_state"
@@ -391,7 +391,7 @@ async def test_replay_is_refused_after_a_reload(
     headers, body = signed_call(SECRET, COMING_ONLINE)
     assert (await post(COMING_ONLINE, headers=headers, data=body)).status == 200
     await post(GOING_OFFLINE, snapshot_v1())
-    nas.mode = Mode.ERROR
+    await nas.stop()
     # Any options change reloads the entry.
     assert await hass.config_entries.async_reload(config_entry.entry_id)
     await hass.async_block_till_done()

@@ -21,6 +21,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.balupi.const import (
+    CONF_API_KEY,
     CONF_HOST_KEY,
     CONF_HOSTNAME,
     CONF_INBOX_PATH,
@@ -43,7 +44,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from .conftest import MAC, SECRET, advance, entry_data, setup_entry
-from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.nas_simulator import NasSimulator
 from .fakes.tapo_plug import DEFAULT_PASSWORD, FakeTapoPlug
 from .nas_signer import COMING_ONLINE, signed_call
 from .pihole import PiholeProcess, pihole_fixture
@@ -52,6 +53,8 @@ from .test_plugs import PLUG_MAC, USER, make_entry, other_plug, plug, plug_suben
 __all__ = ["other_plug", "pihole_fixture", "plug"]
 
 STATE = "sensor.baluhost_nas_state"
+# The shape of a BaluHost key; the NAS simulator accepts none (TCP only here).
+API_KEY = "balu_" + "K3y" * 13 + "z"
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
@@ -91,7 +94,7 @@ async def test_state_survives_a_restart(
     config_entry: MockConfigEntry,
     nas: NasSimulator,
 ) -> None:
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await setup_entry(hass, config_entry)
     await advance(hass, freezer, 5)
     since = hass.states.get("sensor.baluhost_state_since").state
@@ -125,7 +128,7 @@ async def test_state_is_restored_from_storage(
             "version": "1.37.0",
         },
     }
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await setup_entry(hass, config_entry)
     assert hass.states.get(STATE).state == NasState.OFFLINE
     assert (
@@ -142,7 +145,7 @@ async def test_unload_and_remove(
     config_entry: MockConfigEntry,
     nas: NasSimulator,
 ) -> None:
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await setup_entry(hass, config_entry)
     await advance(hass, freezer, 5)
     key = f"{DOMAIN}.{config_entry.entry_id}"
@@ -151,10 +154,11 @@ async def test_unload_and_remove(
     assert await hass.config_entries.async_unload(config_entry.entry_id)
     await hass.async_block_till_done()
     assert config_entry.state is ConfigEntryState.NOT_LOADED
-    requests = nas.requests
+    await nas.start()
+    connections = nas.connections
     # No timer is left: nothing probes the NAS any more.
     await advance(hass, freezer, 60, step=5)
-    assert nas.requests == requests
+    assert nas.connections == connections
 
     await hass.config_entries.async_remove(config_entry.entry_id)
     await hass.async_block_till_done()
@@ -169,7 +173,7 @@ async def test_setup_waits_for_no_silent_part(
     other_plug: FakeTapoPlug,
 ) -> None:
     """Two plugs and the NAS accept connections and never answer."""
-    nas.mode = Mode.SILENT
+    await nas.go_dark()
     plug.silent = other_plug.silent = True
     entry = make_entry(nas, plug_subentry(plug), plug_subentry(other_plug))
     entry.add_to_hass(hass)
@@ -226,7 +230,11 @@ async def test_diagnostics_hold_no_credential_or_address(
         title="BaluHost",
         unique_id=MAC,
         data=entry_data(nas.url, ip_address=nas_ip)
-        | {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD},
+        | {
+            CONF_TPLINK_USERNAME: USER,
+            CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD,
+            CONF_API_KEY: API_KEY,
+        },
         options={
             CONF_INBOX_PATH: str(inbox),
             CONF_SSH_HOST: "nas.lan",
@@ -262,6 +270,7 @@ async def test_diagnostics_hold_no_credential_or_address(
     text = json.dumps(diagnostics)
     configured = {
         "handshake secret": SECRET,
+        "BaluHost API key": API_KEY,
         "Pi-hole password": pihole.password,
         "TP-Link account": USER,
         "TP-Link password": DEFAULT_PASSWORD,

@@ -59,7 +59,7 @@ from homeassistant.helpers.aiohttp_client import async_create_clientsession
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from .conftest import MAC, advance, entry_data, setup_entry
-from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.nas_simulator import NasSimulator
 from .fakes.tapo_plug import DEFAULT_PASSWORD, FakeTapoPlug
 
 USER = "user@example.com"
@@ -788,7 +788,7 @@ async def test_power_off_means_offline_at_once(
     await setup_entry(hass, entry)
     plug.power_w = 0.8
     await advance(hass, freezer, 30, step=30)
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await advance(hass, freezer, 6, step=1)
     assert value(hass, "sensor.baluhost_nas_state") == NasState.OFFLINE
     assert entry.runtime_data.nas.lifecycle.reason == "power"
@@ -803,12 +803,12 @@ async def test_running_but_silent_nas_is_not_offline(
 ) -> None:
     entry = make_entry(nas, plug_subentry(plug, ROLE_NAS))
     await setup_entry(hass, entry)
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await advance(hass, freezer, 30, step=1)
     assert value(hass, "sensor.baluhost_nas_state") == NasState.ONLINE
     issue_id = f"{ISSUE_NAS_UNRESPONSIVE}_{entry.entry_id}"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
-    nas.mode = Mode.OK
+    await nas.start()
     await advance(hass, freezer, 6, step=1)
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
@@ -824,12 +824,12 @@ async def test_unresponsive_issue_across_a_reload(
 ) -> None:
     entry = make_entry(nas, plug_subentry(plug, ROLE_NAS))
     await setup_entry(hass, entry)
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await advance(hass, freezer, 30, step=1)
     issue_id = f"{ISSUE_NAS_UNRESPONSIVE}_{entry.entry_id}"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
     if answers:
-        nas.mode = Mode.OK
+        await nas.start()
     # Any options change reloads the entry.
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -854,7 +854,7 @@ async def test_wake_refused_by_the_plug(
     is_on: bool,
     key: str,
 ) -> None:
-    nas.mode = Mode.ERROR
+    await nas.stop()
     entry = make_entry(nas, plug_subentry(plug, ROLE_NAS))
     plug.power_w = 1.0
     await setup_entry(hass, entry)

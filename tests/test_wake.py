@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from datetime import timedelta
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
@@ -14,6 +15,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.balupi.const import (
+    DEFAULT_FAST_INTERVAL,
     DOMAIN,
     EVENT_NAS_STATE_CHANGED,
     ISSUE_NAS_DID_NOT_WAKE,
@@ -27,7 +29,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 
 from .conftest import MAC, advance, settle, setup_entry
-from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.nas_simulator import NasSimulator
 
 STATE = "sensor.baluhost_nas_state"
 BUTTON = "button.baluhost_wake_nas"
@@ -59,7 +61,7 @@ async def asleep(
     config_entry: MockConfigEntry,
     nas: NasSimulator,
 ) -> MockConfigEntry:
-    nas.mode = Mode.ERROR
+    await nas.stop()
     await setup_entry(hass, config_entry)
     await advance(hass, freezer, 5)
     assert hass.states.get(STATE).state == NasState.OFFLINE
@@ -87,10 +89,10 @@ async def test_button_sends_the_magic_packet_and_nas_boots(
     assert hass.states.get(STATE).state == NasState.BOOTING
 
     # Booting: probed every second, online as soon as it answers.
-    requests = nas.requests
     await advance(hass, freezer, 3)
-    assert nas.requests - requests >= 2
-    nas.mode = Mode.OK
+    coordinator = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.nas
+    assert coordinator.update_interval == timedelta(seconds=DEFAULT_FAST_INTERVAL)
+    await nas.start()
     await advance(hass, freezer, 2)
     assert hass.states.get(STATE).state == NasState.ONLINE
     assert [(e.data["to"], e.data["reason"]) for e in events] == [
@@ -140,23 +142,23 @@ async def test_nas_that_does_not_wake_raises_a_repair(
     assert issue.translation_placeholders["timeout"] == "300"
 
     # Woken by hand later: the notice goes away.
-    nas.mode = Mode.OK
+    await nas.start()
     await advance(hass, freezer, 31)
     assert hass.states.get(STATE).state == NasState.ONLINE
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
 
-@pytest.mark.parametrize("mode", [Mode.OK, None])
+@pytest.mark.parametrize("mode", ["online", None])
 async def test_wake_is_refused_when_online_or_booting(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     config_entry: MockConfigEntry,
     nas: NasSimulator,
     receiver: Receiver,
-    mode: Mode | None,
+    mode: str | None,
 ) -> None:
     if mode is None:
-        nas.mode = Mode.ERROR
+        await nas.stop()
         await setup_entry(hass, config_entry)
         await advance(hass, freezer, 5)
         await press(hass)

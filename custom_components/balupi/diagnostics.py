@@ -18,6 +18,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 
 from .const import (
+    CONF_API_KEY,
     CONF_HOSTNAME,
     CONF_PI_IP,
     CONF_ROLE,
@@ -33,6 +34,7 @@ from .coordinator.dns import DnsStatus, DnsTarget
 # Every credential, and (as core's tplink does) every MAC, host and IP address,
 # wherever it appears: users post diagnostics in public issues.
 TO_REDACT = {
+    CONF_API_KEY,
     CONF_SECRET,
     CONF_PASSWORD,
     CONF_TPLINK_USERNAME,

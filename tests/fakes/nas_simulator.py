@@ -90,7 +90,9 @@ class NasSimulator:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        """Listen (again, on the same port once one was chosen)."""
+        """Listen (again, on the same port once one was chosen); no-op if listening."""
+        if self._server is not None:
+            return
         app = web.Application()
         app.router.add_get("/api/health", self._health)
         if self._control:
