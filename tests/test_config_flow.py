@@ -9,6 +9,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.balupi.const import (
+    CONF_API_KEY,
     CONF_BOOT_TIMEOUT,
     CONF_FAILURE_THRESHOLD,
     CONF_FAST_INTERVAL,
@@ -17,8 +18,10 @@ from custom_components.balupi.const import (
     CONF_SCAN_INTERVAL,
     CONF_SECRET,
     DOMAIN,
+    REAUTH,
+    REAUTH_API_KEY,
 )
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import (
     CONF_BROADCAST_ADDRESS,
     CONF_IP_ADDRESS,
@@ -30,8 +33,17 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
+from .baluhost import (  # noqa: F401 - fixtures are found by pytest, not used
+    START_TIMEOUT,
+    BaluHostAdmin,
+    BaluHostProcess,
+    baluhost_admin_fixture,
+    baluhost_fixture,
+)
 from .conftest import MAC, SECRET, entry_data, setup_entry
-from .fakes.nas_simulator import Mode, NasSimulator
+from .fakes.nas_simulator import NasSimulator
+
+MADE_UP_KEY = "balu_" + "Zz9" * 13 + "x"
 
 pytestmark = pytest.mark.usefixtures("mock_setup_entry")
 
@@ -101,7 +113,7 @@ async def test_unreachable_nas_is_accepted(
         (CONF_URL, "192.168.178.10", "invalid_url"),
         (CONF_URL, "ftp://nas.lan", "invalid_url"),
         (CONF_URL, "http://", "invalid_url"),
-        (CONF_HEALTH_PATH, "api/health", "invalid_health_path"),
+        (CONF_API_KEY, "not-a-key", "invalid_api_key"),
         (CONF_IP_ADDRESS, "nas.lan", "invalid_ip"),
         (CONF_MAC, "aa:bb:cc:dd:ee", "invalid_mac"),
         (CONF_MAC, "zz:bb:cc:dd:ee:ff", "invalid_mac"),
@@ -124,19 +136,98 @@ async def test_bad_input_is_an_inline_error_and_recovers(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_answering_non_health_endpoint_is_an_error(
-    hass: HomeAssistant, nas: NasSimulator
+@pytest.mark.timeout(START_TIMEOUT + 60)
+async def test_api_key_is_tested_before_saving(
+    hass: HomeAssistant, baluhost: BaluHostProcess, baluhost_admin: BaluHostAdmin
 ) -> None:
+    """Against the real NAS: a refused key is an inline error, a good one is kept."""
     result = await start(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(nas.url, **{CONF_HEALTH_PATH: "/wrong"})
+        result["flow_id"], user_input(baluhost.url, **{CONF_API_KEY: MADE_UP_KEY})
     )
-    assert result["errors"] == {CONF_HEALTH_PATH: "health_bad_response"}
-    nas.mode = Mode.ERROR
+    assert result["errors"] == {CONF_API_KEY: "invalid_api_key"}
+    user_id = await baluhost_admin.create_user()
+    _, key = await baluhost_admin.create_api_key(user_id)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(baluhost.url, **{CONF_API_KEY: f" {key} "})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_API_KEY] == key
+    # The test read is whitelisted: a sleeping NAS would have stayed asleep.
+    history = await baluhost_admin.sleep_history()
+    assert all(row["new_state"] != "awake" for row in history[:1])
+
+
+async def test_a_key_for_something_else_is_an_error(
+    hass: HomeAssistant, nas: NasSimulator
+) -> None:
+    """The simulator answers 404 where BaluHost keeps its sleep state."""
+    result = await start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(nas.url, **{CONF_API_KEY: MADE_UP_KEY})
+    )
+    assert result["errors"] == {CONF_URL: "not_baluhost"}
+    # Without a key nothing but the port is checked.
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], user_input(nas.url)
     )
-    assert result["errors"] == {CONF_HEALTH_PATH: "health_bad_response"}
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_API_KEY not in result["data"]
+
+
+@pytest.mark.timeout(START_TIMEOUT + 60)
+async def test_reauth_takes_a_new_key(
+    hass: HomeAssistant, baluhost: BaluHostProcess, baluhost_admin: BaluHostAdmin
+) -> None:
+    user_id = await baluhost_admin.create_user()
+    key_id, old_key = await baluhost_admin.create_api_key(user_id)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=MAC,
+        data=entry_data(baluhost.url) | {CONF_API_KEY: old_key},
+    )
+    await setup_entry(hass, entry)
+    await baluhost_admin.delete_api_key(key_id)
+    result = await entry.start_reauth_flow(hass, data={REAUTH: REAUTH_API_KEY})
+    assert result["step_id"] == "reauth_api_key"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_KEY: old_key}
+    )
+    assert result["errors"] == {CONF_API_KEY: "invalid_api_key"}
+    _, new_key = await baluhost_admin.create_api_key(user_id)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_KEY: new_key}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_API_KEY] == new_key
+
+
+async def test_entry_without_health_path_after_migration(
+    hass: HomeAssistant, nas: NasSimulator
+) -> None:
+    """Entries of 1.1 stored a health path; 1.2 probes the URL's port."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=MAC,
+        version=1,
+        minor_version=1,
+        data=entry_data(nas.url) | {CONF_HEALTH_PATH: "/api/health"},
+    )
+    await setup_entry(hass, entry)
+    assert (entry.version, entry.minor_version) == (1, 2)
+    assert entry.data == entry_data(nas.url)
+
+
+async def test_entry_of_a_newer_version_is_refused(
+    hass: HomeAssistant, nas: NasSimulator
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=MAC, version=2, data=entry_data(nas.url)
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR
 
 
 async def test_untrusted_certificate_is_an_error(
@@ -155,7 +246,8 @@ async def test_untrusted_certificate_is_an_error(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_VERIFY_SSL] is False
-    assert tls_nas.requests == 1
+    # A TLS handshake, no request: nothing the NAS would count.
+    assert tls_nas.requests == 0
 
 
 async def test_form_keeps_verification_off_after_an_error(

@@ -374,12 +374,14 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def _async_check_key(self, data: dict[str, Any]) -> dict[str, str]:
         """Test the API key with one whitelisted read (it does not wake the NAS)."""
+        # Entries made before this option existed verify.
+        verify = data.get(CONF_VERIFY_SSL, True)
         try:
             client = BaluHostClient(
-                async_get_clientsession(self.hass, verify_ssl=data[CONF_VERIFY_SSL]),
+                async_get_clientsession(self.hass, verify_ssl=verify),
                 data[CONF_URL],
                 data[CONF_API_KEY],
-                verify_tls=data[CONF_VERIFY_SSL],
+                verify_tls=verify,
                 timeout=HEALTH_TIMEOUT,
             )
         except ValueError:
