@@ -119,10 +119,14 @@ class Pi:
     """BaluPi in the test's Home Assistant, reachable for the NAS's handshake."""
 
     def __init__(
-        self, hass: HomeAssistant, url: str, session: aiohttp.ClientSession
+        self,
+        hass: HomeAssistant,
+        clients: ClientSessionGenerator,
+        session: aiohttp.ClientSession,
     ) -> None:
         self.hass = hass
-        self.url = url
+        self.clients = clients
+        self.url = ""
         self.session = session
         self.nas_port = free_port()
         self.entry: MockConfigEntry | None = None
@@ -135,6 +139,11 @@ class Pi:
             data=entry_data(f"http://127.0.0.1:{self.nas_port}", **data),
         )
         await setup_entry(self.hass, self.entry)
+        # The test client serves Home Assistant's HTTP app (set up with the
+        # integration) on a port of 127.0.0.1: the handshake views answer the
+        # NAS there.
+        client = await self.clients()
+        self.url = str(client.make_url("")).rstrip("/")
         return self.entry
 
     async def start_nas(self, start: Start) -> BaluHostProcess:
@@ -145,11 +154,12 @@ class Pi:
     async def use_key(self, key: str) -> None:
         """Give BaluPi an API key (as the options would) and reload."""
         assert self.entry is not None
+        # The entry's update listener reloads it.
         self.hass.config_entries.async_update_entry(
             self.entry, data={**self.entry.data, CONF_API_KEY: key}
         )
-        assert await self.hass.config_entries.async_reload(self.entry.entry_id)
         await self.hass.async_block_till_done(wait_background_tasks=True)
+        assert self.entry.runtime_data.nas.client is not None
 
     async def power_user_key(self, nas: BaluHostProcess) -> str:
         """A dedicated non-admin user allowed to sleep, suspend and wake the NAS."""
@@ -166,12 +176,8 @@ class Pi:
 async def pi(
     hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator
 ) -> AsyncGenerator[Pi]:
-    # The test client serves Home Assistant's HTTP app on a port of 127.0.0.1:
-    # the handshake views answer the NAS there.
-    client = await hass_client_no_auth()
-    url = str(client.make_url("")).rstrip("/")
     async with aiohttp.ClientSession() as session:
-        yield Pi(hass, url, session)
+        yield Pi(hass, hass_client_no_auth, session)
 
 
 async def test_start_soft_sleep_wake_suspend_stop_and_death(

@@ -173,6 +173,14 @@ def test_spun_down_disks_count_the_last_reading() -> None:
         status(SleepState.SOFT_SLEEP, ("/dev/sda", "/dev/sdb")), NasState.ONLINE
     )
     assert watch.spun_down_disks == 2
-    watch.forget_status()
+
+
+def test_back_from_away_forgets_the_old_signals() -> None:
+    watch = SleepWatch(TIMING)
+    watch.on_status(status(SleepState.SOFT_SLEEP, ("/dev/sda",)), NasState.ONLINE)
+    watch.note_suspend_requested(0.0)
+    assert watch.take_status_read(0.0)
+    watch.on_back()
     assert watch.spun_down_disks is None
     assert watch.silence_reason(1.0, NOON) is None
+    assert watch.take_status_read(1.0)

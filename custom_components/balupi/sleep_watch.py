@@ -129,9 +129,15 @@ class SleepWatch:
         """Make the sleep state due at once (after an action changed it)."""
         self._status_at = None
 
-    def forget_status(self) -> None:
-        """Drop the last reading (the NAS went away; it is stale now)."""
+    def on_back(self) -> None:
+        """Forget what came before the NAS was gone, and read it again at once.
+
+        Its last reading and a suspend request are over once it is back (woken,
+        resumed or restarted): a later silence must be judged afresh.
+        """
         self.status = None
+        self._suspend_requested_at = None
+        self.read_now()
 
     def note_suspend_requested(self, now: float) -> None:
         """Remember that BaluPi just asked the NAS to suspend."""

@@ -88,6 +88,18 @@ from .store import STORE_LIFECYCLE, entry_store
 
 _LOGGER = logging.getLogger(__name__)
 
+# States in which the NAS did not answer: back from them, its old sleep signals
+# are over.
+UNREACHABLE_STATES = frozenset(
+    {
+        NasState.UNKNOWN,
+        NasState.OFFLINE,
+        NasState.BOOTING,
+        NasState.SHUTTING_DOWN,
+        NasState.SUSPENDED,
+    }
+)
+
 type TransitionListener = Callable[[Transition], None]
 
 
@@ -551,6 +563,8 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
                 "reason": reason.value,
             },
         )
+        if to_state is NasState.ONLINE and transition.from_state in UNREACHABLE_STATES:
+            self.watch.on_back()
         if to_state is NasState.ONLINE:
             self._set_issue(ISSUE_NAS_DID_NOT_WAKE, active=False)
         elif reason is Reason.BOOT_TIMEOUT:
