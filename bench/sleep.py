@@ -354,17 +354,17 @@ async def main(args: argparse.Namespace) -> None:
         ):
             hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
             bench = Bench(hass, session, Path(root))
-            nas = await bench.start_nas()
-            try:
-                counted = await timed("c", lambda: part_c(bench, nas, args.samples))
-                ended, state = await timed("a", lambda: part_a(bench, nas, args.window))
-                without, with_balupi = await timed("b", lambda: part_b(bench, nas))
-            finally:
-                await asyncio.to_thread(nas.stop)
+            suspends = await timed("e", lambda: part_e(bench, args.suspends))
             deaths = await timed(
                 "d", lambda: part_d(bench, args.trials, args.parallel, rng)
             )
-            suspends = await timed("e", lambda: part_e(bench, args.suspends))
+            nas = await bench.start_nas()
+            try:
+                without, with_balupi = await timed("b", lambda: part_b(bench, nas))
+                counted = await timed("c", lambda: part_c(bench, nas, args.samples))
+                ended, state = await timed("a", lambda: part_a(bench, nas, args.window))
+            finally:
+                await asyncio.to_thread(nas.stop)
             await hass.async_stop(force=True)
     ratio = with_balupi / without
     never_offline = all(

@@ -39,6 +39,7 @@ from custom_components.balupi.nas_state import NasState
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID, ATTR_ENTITY_ID
 from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .baluhost import (  # noqa: F401 - fixtures are found by pytest, not used
     START_TIMEOUT,
@@ -325,3 +326,49 @@ async def test_sleep_action_soft_and_suspend(
     history = await admin.sleep_history()
     assert any(entry["new_state"] == "true_suspend" for entry in history), history
     await admin.wait_for_state("awake")
+
+
+async def test_refusals_are_translated_and_a_revoked_key_asks_for_a_new_one(
+    hass: HomeAssistant, pi: Pi, baluhost_factory: Start
+) -> None:
+    await pi.setup()
+    nas = await pi.start_nas(baluhost_factory)
+    await wait_for(hass, NasState.ONLINE)
+    admin = BaluHostAdmin(pi.session, nas)
+    # A user without power permissions.
+    user_id = await admin.create_user()
+    key_id, key = await admin.create_api_key(user_id)
+    await pi.use_key(key)
+
+    with pytest.raises(HomeAssistantError) as err:
+        await press(hass, SOFT_SLEEP)
+    assert err.value.translation_key == "permission_missing"
+    assert err.value.translation_placeholders == {"permission": "power:soft_sleep"}
+    assert key not in str(err.value)
+    assert await admin.sleep_state() == "awake"
+
+    await admin.delete_api_key(key_id)
+    with pytest.raises(HomeAssistantError) as err:
+        await press(hass, SUSPEND)
+    assert err.value.translation_key == "api_key_rejected"
+    await hass.async_block_till_done()
+    [flow] = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["step_id"] == "reauth_api_key"
+    # Still watched, by TCP: the revoked key does not make the NAS look dead.
+    assert nas_state(hass) == NasState.ONLINE
+
+
+async def test_without_a_key_there_is_nothing_to_put_to_sleep(
+    hass: HomeAssistant, pi: Pi
+) -> None:
+    entry = await pi.setup()
+    assert hass.states.get(SOFT_SLEEP) is None
+    assert hass.states.get(SUSPEND) is None
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            SERVICE_SLEEP_NAS,
+            {ATTR_CONFIG_ENTRY_ID: entry.entry_id, "mode": "soft"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "no_api_key"
