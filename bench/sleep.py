@@ -86,6 +86,7 @@ class Bench:
         self.states: dict[str, list[tuple[float, str, str, str]]] = {}
         hass.bus.async_listen(EVENT_NAS_STATE_CHANGED, self._on_change)
         self._count = 0
+        self._entries = 0
 
     def _on_change(self, event: Event) -> None:
         self.states.setdefault(event.data["config_entry_id"], []).append(
@@ -113,12 +114,15 @@ class Bench:
         return key
 
     async def add_entry(self, nas: BaluHostProcess, key: str | None) -> MockConfigEntry:
-        mac = f"02:00:00:00:00:{self._count:02x}"
+        # One NAS, one MAC (its port); a NAS watched again gets a new entry.
+        self._entries += 1
+        port = nas.port or 0
+        mac = f"02:{self._entries:02x}:00:00:{port // 256:02x}:{port % 256:02x}"
         data = entry_data(nas.url, mac=mac)
         if key is not None:
             data[CONF_API_KEY] = key
         entry = MockConfigEntry(
-            domain=DOMAIN, title=f"NAS {self._count}", unique_id=mac, data=data
+            domain=DOMAIN, title=f"NAS {self._entries}", unique_id=mac, data=data
         )
         entry.add_to_hass(self.hass)
         await self.hass.config_entries.async_setup(entry.entry_id)
