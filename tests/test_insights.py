@@ -234,6 +234,20 @@ def test_unreadable_awake_record_starts_anew() -> None:
     assert tracker.awake_today(local(DAY, 11)) == HOUR_S
 
 
+@pytest.mark.parametrize("asleep", [NasState.SLEEPING, NasState.SUSPENDED])
+def test_soft_sleep_and_suspend_count_as_asleep(asleep: NasState) -> None:
+    tracker = AwakeTracker(TZ)
+    tracker.observe(NasState.ONLINE, local(DAY, 10))
+    tracker.observe(asleep, local(DAY, 11))
+    tracker.observe(asleep, local(DAY, 14))
+    tracker.observe(NasState.ONLINE, local(DAY, 15))
+    assert tracker.awake_today(local(DAY, 16)) == 2 * HOUR_S
+    # Soft sleep going on to suspend is asleep all through.
+    tracker.observe(NasState.SLEEPING, local(DAY, 16))
+    tracker.observe(NasState.SUSPENDED, local(DAY, 17))
+    assert tracker.awake_today(local(DAY, 20)) == 2 * HOUR_S
+
+
 # --- midnight and daylight saving ------------------------------------------------
 
 
