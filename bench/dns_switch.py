@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import homeassistant  # noqa: F401  # isort: skip
 from tests.conftest import entry_data
 from tests.fakes.ha_instance import HomeAssistantProcess, home_assistant
-from tests.fakes.nas_simulator import Mode, NasSimulator
+from tests.fakes.nas_simulator import NasSimulator
 from tests.nas_signer import COMING_ONLINE, GOING_OFFLINE, signed_call, snapshot_v1
 from tests.pihole import DnsWatch, PiholeAdmin, PiholeProcess, query_a, watch_dns
 
@@ -162,7 +162,7 @@ async def main() -> None:
 
                 latencies = []
                 for _ in range(TRIALS):
-                    nas.mode = Mode.OK
+                    await nas.start()
                     headers, body = signed_call(SECRET, COMING_ONLINE)
                     async with session.post(
                         hass.url + COMING_ONLINE, data=body, headers=headers
@@ -172,7 +172,7 @@ async def main() -> None:
                                 f"coming-online refused: {await reply.text()}"
                             )
                     await wait_for_answer(pihole, NAS_IP, time.perf_counter())
-                    nas.mode = Mode.ERROR
+                    await nas.stop()
                     headers, body = signed_call(SECRET, GOING_OFFLINE, snapshot_v1())
                     started = time.perf_counter()
                     async with session.post(

@@ -4,10 +4,11 @@ Runs the real integration (NasCoordinator with default options) inside a Home
 Assistant test instance, each trial against its own NAS simulator on 127.0.0.1,
 in real time:
 
-* detection: the NAS goes silent (replies hang) at a random moment of the poll
-  cycle; measured is the time until the state is ``offline``;
-* false offline: 5 % of replies are held back past the health timeout (random,
-  half of them lost for good within the trial window); no state change allowed.
+* detection: the NAS goes dark (connection attempts time out, as with a
+  machine gone from the network) at a random moment of the poll cycle;
+  measured is the time until the state is ``offline``;
+* false offline: now and then (5 % of the probe intervals, at random) the port
+  goes dark for one probe, which then times out; no state change allowed.
 
     scripts/bench failover        # or: .venv/bin/python bench/failover.py
 
@@ -38,7 +39,7 @@ from custom_components.balupi.const import DOMAIN, EVENT_NAS_STATE_CHANGED
 from homeassistant import loader
 from homeassistant.core import Event, HomeAssistant
 from tests.conftest import entry_data
-from tests.fakes.nas_simulator import Mode, NasSimulator
+from tests.fakes.nas_simulator import NasSimulator
 
 
 async def start_fleet(
@@ -93,7 +94,7 @@ async def detection(
 
     async def kill(entry: MockConfigEntry, simulator: NasSimulator) -> None:
         await asyncio.sleep(rng.uniform(0, 5))
-        simulator.mode = Mode.SILENT
+        await simulator.go_dark()
         silent_at[entry.entry_id] = time.monotonic()
 
     await asyncio.gather(*(kill(entry, sim) for entry, sim in fleet))
@@ -110,15 +111,28 @@ async def false_offline(
     fleet = await start_fleet(hass, entries)
     await asyncio.sleep(1)
     seen = offline_times(hass)
-    for _, simulator in fleet:
-        simulator.requests = 0
-        simulator.loss = 0.05
-        simulator.delay = 3.0
-    await asyncio.sleep(seconds)
-    probes = sum(simulator.requests for _, simulator in fleet)
-    lost = sum(simulator.lost for _, simulator in fleet)
+    rng = random.Random(seconds)
+    until = time.monotonic() + seconds
+    before = sum(simulator.connections for _, simulator in fleet)
+    lost = sum(await asyncio.gather(*(flicker(sim, rng, until) for _, sim in fleet)))
+    probes = sum(simulator.connections for _, simulator in fleet) - before + lost
     await stop_fleet(hass, fleet)
     return len(seen), probes, lost
+
+
+async def flicker(simulator: NasSimulator, rng: random.Random, until: float) -> int:
+    """Lose about 5 % of the probes: the port goes dark for one probe at a time."""
+    lost = 0
+    while time.monotonic() < until:
+        await asyncio.sleep(5)
+        if rng.random() < 0.05:
+            await simulator.go_dark()
+            lost += 1
+            # Longer than a probe's 2 s timeout, shorter than the 1 s
+            # confirmation after it: one probe fails, the next answers.
+            await asyncio.sleep(2.5)
+            await simulator.start()
+    return lost
 
 
 async def main(trials: int, entries: int, seconds: float) -> None:
