@@ -9,11 +9,13 @@ BaluPi's liveness probe makes. Tests drive it through its methods;
 ``scripts/develop`` runs it as a process and drives it over HTTP:
 
     python -m tests.fakes.nas_simulator --port 8099
-    curl -X POST localhost:8099/_sim/mode -d '{"mode": "silent"}'
+    curl -X POST localhost:8099/_sim/mode -d '{"mode": "dark", "seconds": 60}'
 
-Modes: ``ok``, ``silent`` (hang), ``slow`` (answer after ``delay`` s),
-``error`` (HTTP 503), ``huge`` (a healthy reply of 8 MB), ``endless`` (a healthy
-reply that trickles on until the client hangs up). ``drop`` holds back the next
+``dark`` makes the port go dark for a while (BaluPi sees a dead NAS), then
+come back. HTTP modes (for what reads the API): ``ok``, ``silent`` (hang),
+``slow`` (answer after ``delay`` s), ``error`` (HTTP 503), ``huge`` (a healthy
+reply of 8 MB), ``endless`` (a healthy reply that trickles on until the client
+hangs up). ``drop`` holds back the next
 N replies, ``loss`` a random share of them (each for ``delay`` s).
 """
 
@@ -82,6 +84,7 @@ class NasSimulator:
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
         self._dark: list[socket.socket] = []
+        self._dark_task: asyncio.Task[None] | None = None
         self._hung: set[asyncio.Future[None]] = set()
 
     @property
@@ -143,6 +146,12 @@ class NasSimulator:
             filler.connect_ex(("127.0.0.1", self.port))
             self._dark.append(filler)
 
+    async def _dark_for(self, seconds: float) -> None:
+        await asyncio.sleep(0.1)
+        await self.go_dark()
+        await asyncio.sleep(seconds)
+        await self.start()
+
     def _close_dark(self) -> None:
         for sock in self._dark:
             sock.close()
@@ -203,6 +212,13 @@ class NasSimulator:
 
     async def _set_mode(self, request: web.Request) -> web.Response:
         body: dict[str, Any] = await request.json()
+        if body.get("mode") == "dark":
+            # After this answer: the port goes dark, then comes back.
+            seconds = float(body.get("seconds", 60))
+            self._dark_task = asyncio.get_running_loop().create_task(
+                self._dark_for(seconds)
+            )
+            return web.json_response({"mode": "dark", "seconds": seconds})
         self.mode = Mode(body["mode"])
         if self.mode is not Mode.SILENT:
             self.release()
