@@ -37,29 +37,23 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp
 
-from custom_components.balupi.const import (
-    CONF_HOSTNAME,
-    CONF_PI_IP,
-    CONF_ROLE,
-    CONF_TPLINK_PASSWORD,
-    CONF_TPLINK_USERNAME,
-    ROLE_GENERIC,
-    ROLE_NAS,
-    SUBENTRY_PIHOLE,
-    SUBENTRY_PLUG,
-)
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_URL, CONF_VERIFY_SSL
+from custom_components.balupi.const import CONF_HOSTNAME, CONF_PI_IP, SUBENTRY_PIHOLE
+from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_VERIFY_SSL
 from tests.conftest import SECRET, entry_data
 from tests.fakes.ha_instance import HomeAssistantProcess, home_assistant
-from tests.fakes.tapo_plug import DEFAULT_PASSWORD, FakeTapoPlug
+from tests.fakes.tapo_plug import FakeTapoPlug
 from tests.pihole import PiholeProcess
 from tests.sshd import start_sshd
-from tests.test_dashboard_browser import add_subentry, set_up_inbox
+from tests.test_dashboard_browser import (
+    TAPO_USER,
+    add_plugs,
+    add_subentry,
+    set_up_inbox,
+)
 
 TARGET_MB = 10.0
 SETTLE = 15.0  # s after a change before reading
 READS = 5
-TAPO_USER = "user@example.com"
 LIBRARIES = (
     "kasa",
     "asyncssh",
@@ -105,24 +99,6 @@ def import_cost(module: str) -> float:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     return float(result.stdout.strip())
-
-
-async def add_plugs(
-    session: aiohttp.ClientSession,
-    hass: HomeAssistantProcess,
-    entry_id: str,
-    plugs: list[FakeTapoPlug],
-) -> None:
-    account = {CONF_TPLINK_USERNAME: TAPO_USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD}
-    for index, plug in enumerate(plugs):
-        role = ROLE_NAS if index == 0 else ROLE_GENERIC
-        steps = [{CONF_HOST: f"127.0.0.1:{plug.port}", CONF_ROLE: role}]
-        await add_subentry(
-            session,
-            hass,
-            [entry_id, SUBENTRY_PLUG],
-            [account, *steps] if index == 0 else steps,
-        )
 
 
 async def run(tmp: Path) -> bool:
