@@ -228,6 +228,26 @@ async def add_subentry(
     assert result["type"] == "create_entry", result
 
 
+async def add_plugs(
+    session: aiohttp.ClientSession,
+    hass: HomeAssistantProcess,
+    entry_id: str,
+    plugs: list[FakeTapoPlug],
+) -> None:
+    """Add each plug through the plug flow; the first one feeds the NAS."""
+    account = {CONF_TPLINK_USERNAME: TAPO_USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD}
+    for index, plug in enumerate(plugs):
+        role = ROLE_NAS if index == 0 else ROLE_GENERIC
+        steps = [{CONF_HOST: f"127.0.0.1:{plug.port}", CONF_ROLE: role}]
+        # The TP-Link account is asked for once and kept for all plugs.
+        await add_subentry(
+            session,
+            hass,
+            [entry_id, SUBENTRY_PLUG],
+            [account, *steps] if index == 0 else steps,
+        )
+
+
 async def set_up_balupi(
     session: aiohttp.ClientSession,
     hass: HomeAssistantProcess,
@@ -240,18 +260,7 @@ async def set_up_balupi(
         session, "balupi", entry_data(nas.url, secret=SECRET)
     )
     entry_id = result["result"]["entry_id"]
-    account = {CONF_TPLINK_USERNAME: TAPO_USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD}
-    for index, plug in enumerate(plugs):
-        # The first plug (3.5 W: a sleeping NAS) feeds the NAS.
-        role = ROLE_NAS if index == 0 else ROLE_GENERIC
-        steps = [{CONF_HOST: f"127.0.0.1:{plug.port}", CONF_ROLE: role}]
-        # The TP-Link account is asked for once and kept for all plugs.
-        await add_subentry(
-            session,
-            hass,
-            [entry_id, SUBENTRY_PLUG],
-            [account, *steps] if index == 0 else steps,
-        )
+    await add_plugs(session, hass, entry_id, plugs)
     if pihole is not None:
         await add_subentry(
             session,

@@ -45,11 +45,11 @@ from custom_components.balupi.coordinator.inbox import (
     shown_path,
 )
 from custom_components.balupi.nas_state import NasState, Reason
+from custom_components.balupi.sftp import async_fetch_host_key
 from custom_components.balupi.transfer import (
     MAX_DEPTH,
     PARTIAL_DIR,
     SFTP_TEMP_SUFFIX,
-    async_fetch_host_key,
     async_rsync,
     close_outbox,
     open_outbox,

@@ -25,6 +25,7 @@ PURE = (
     "nas_state",
     "payload",
     "pihole",
+    "sftp",
     "sleep_watch",
     "snapshot",
     "tariff",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import CONF_PASSWORD, CONF_URL, CONF_VERIFY_SSL, Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.importlib import async_import_module
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
@@ -30,8 +31,8 @@ from .coordinator import BalupiConfigEntry, BalupiData
 from .coordinator.dns import DnsCoordinator, async_remove_dns, pihole_subentry
 from .coordinator.inbox import InboxCoordinator, async_remove_inbox, inbox_settings
 from .coordinator.insights import InsightsCoordinator
+from .coordinator.metering import energy_value
 from .coordinator.nas import NasCoordinator, power_thresholds
-from .coordinator.plugs import PlugCoordinator, energy_value
 from .coordinator.snapshot import SnapshotCoordinator
 from .coordinator.store import ENTRY_STORES, entry_store
 from .entity import nas_device_info
@@ -40,6 +41,9 @@ from .pihole import PiholeClient
 from .services import async_setup_services
 from .tariff import tariff_from_options
 from .views import async_register_views
+
+if TYPE_CHECKING:
+    from .coordinator.plugs import PlugCoordinator
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -110,7 +114,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
         )
     else:
         async_remove_inbox(hass, entry)
-    _async_setup_plugs(hass, entry)
+    await _async_setup_plugs(hass, entry)
     for subentry_id, plug in entry.runtime_data.plugs.items():
         # Before the entities' listeners: the plug's readings are priced
         # before its sensors show them.
@@ -132,9 +136,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
     return True
 
 
-@callback
-def _async_setup_plugs(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
-    """Prepare every plug and its device; they connect on their first refresh."""
+async def _async_setup_plugs(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
+    """Prepare every plug and its device; they connect on their first refresh.
+
+    python-kasa is large: it is loaded (in the executor) only when there are plugs.
+    """
     runtime = entry.runtime_data
     interval = entry.options.get(CONF_PLUG_INTERVAL, DEFAULT_PLUG_INTERVAL)
     # Created before the platforms, so the NAS plug's device can hang under it.
@@ -142,9 +148,17 @@ def _async_setup_plugs(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:
     nas_device = devices.async_get_or_create(
         config_entry_id=entry.entry_id, **nas_device_info(entry)
     )
-    for subentry in entry.subentries.values():
-        if subentry.subentry_type != SUBENTRY_PLUG:
-            continue
+    plugs = [
+        subentry
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_PLUG
+    ]
+    if not plugs:
+        return
+    await async_import_module(hass, f"{__name__}.coordinator.plugs")
+    from .coordinator.plugs import PlugCoordinator  # noqa: PLC0415 (loaded above)
+
+    for subentry in plugs:
         plug = PlugCoordinator(hass, entry, subentry, interval)
         entry.async_on_unload(plug.async_close)
         runtime.plugs[subentry.subentry_id] = plug

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, override
+from typing import TYPE_CHECKING, Any, override
 
-import asyncssh
-from kasa import Credentials, KasaException
 import probatio
 
 from homeassistant.components import network
@@ -35,6 +33,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import format_mac
+from homeassistant.helpers.importlib import async_import_module
 from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
@@ -117,19 +116,7 @@ from .const import (
 from .coordinator.dns import async_test_pihole, pihole_subentry
 from .coordinator.inbox import inbox_folder_error, inbox_settings
 from .coordinator.nas import Liveness, async_probe
-from .coordinator.plugs import (
-    async_discover_plugs,
-    async_identify_tapo,
-    credentials_of,
-    plug_error_key,
-)
-from .transfer import (
-    FlushError,
-    async_fetch_host_key,
-    async_test_login,
-    host_key_fingerprint,
-    read_client_key,
-)
+from .transfer import FlushError
 from .validation import (
     hostname_error,
     ip_error,
@@ -140,6 +127,9 @@ from .validation import (
     stripped,
     tariff_errors,
 )
+
+if TYPE_CHECKING:
+    from kasa import Credentials
 
 # Entry changes (reconfigure, options, Pi-hole) are applied by the entry's update
 # listener, which reloads it; the flows only store them.
@@ -227,6 +217,16 @@ def _normalise(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
     return data, {key: error for key, error in errors.items() if error}
 
 
+async def _async_load(hass: HomeAssistant, module: str) -> None:
+    """Import one of our modules in the executor.
+
+    python-kasa and asyncssh are large; the steps that need them load them on
+    first use, so a NAS without plugs or inbox never does. After this, the
+    step imports what it needs from the loaded module at no cost.
+    """
+    await async_import_module(hass, f"{__package__}.{module}")
+
+
 class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set up one NAS."""
 
@@ -283,6 +283,11 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_abort(reason="no_plugs")
         errors: dict[str, str] = {}
         if user_input is not None:
+            await _async_load(self.hass, "coordinator.plugs")
+            from kasa import Credentials, KasaException  # noqa: PLC0415 (loaded)
+
+            from .coordinator.plugs import async_identify_tapo, plug_error_key  # noqa: PLC0415 (loaded)
+
             credentials = Credentials(
                 user_input[CONF_TPLINK_USERNAME].strip(),
                 user_input[CONF_TPLINK_PASSWORD],
@@ -547,6 +552,10 @@ class BalupiOptionsFlow(OptionsFlow):
                     or self.config_entry.data[CONF_IP_ADDRESS]
                 )
                 port = int(user_input[CONF_SSH_PORT])
+                import asyncssh  # noqa: PLC0415 (loaded by _async_inbox_errors)
+
+                from .sftp import async_fetch_host_key  # noqa: PLC0415 (loaded)
+
                 try:
                     host_key = await async_fetch_host_key(host, port)
                 except OSError, TimeoutError, asyncssh.Error:
@@ -573,6 +582,9 @@ class BalupiOptionsFlow(OptionsFlow):
         assert settings is not None  # noqa: S101 (set by the previous step)
         target = settings.target
         errors: dict[str, str] = {}
+        await _async_load(self.hass, "sftp")
+        from .sftp import async_test_login, host_key_fingerprint  # noqa: PLC0415
+
         if user_input is not None:
             try:
                 await async_test_login(target)
@@ -595,6 +607,9 @@ class BalupiOptionsFlow(OptionsFlow):
 
     async def _async_inbox_errors(self, values: dict[str, Any]) -> dict[str, str]:
         """Check the folder, the login fields and the key file."""
+        await _async_load(self.hass, "sftp")
+        from .sftp import read_client_key  # noqa: PLC0415 (loaded)
+
         errors: dict[str, str] = {}
         for key in (CONF_SSH_USER, CONF_REMOTE_PATH, CONF_KEY_PATH):
             if not values.get(key):
@@ -799,6 +814,9 @@ class PlugSubentryFlow(ConfigSubentryFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
         """Ask for the TP-Link account first if the entry has none."""
+        await _async_load(self.hass, "coordinator.plugs")
+        from .coordinator.plugs import credentials_of  # noqa: PLC0415 (loaded)
+
         self._credentials = credentials_of(self._get_entry())
         if self._credentials is None:
             return await self.async_step_account()
@@ -809,6 +827,8 @@ class PlugSubentryFlow(ConfigSubentryFlow):
     ) -> SubentryFlowResult:
         """Take the TP-Link account Tapo plugs need for local login."""
         if user_input is not None:
+            from kasa import Credentials  # noqa: PLC0415 (loaded by the user step)
+
             self._credentials = Credentials(
                 user_input[CONF_TPLINK_USERNAME].strip(),
                 user_input[CONF_TPLINK_PASSWORD],
@@ -829,6 +849,8 @@ class PlugSubentryFlow(ConfigSubentryFlow):
                 if result is not None:
                     return result
         elif not self._discovered:
+            from .coordinator.plugs import async_discover_plugs  # noqa: PLC0415 (loaded by the user step)
+
             self._discovered = await async_discover_plugs(self.hass, entry)
         schema = probatio.Schema(
             {
@@ -863,6 +885,14 @@ class PlugSubentryFlow(ConfigSubentryFlow):
     ) -> tuple[SubentryFlowResult | None, dict[str, str]]:
         """Log in to the plug; create the subentry or say what went wrong."""
         assert self._credentials is not None  # noqa: S101 (set by the steps before)
+        from kasa import KasaException  # noqa: PLC0415 (loaded by the user step)
+
+        from .coordinator.plugs import (  # noqa: PLC0415 (loaded by the user step)
+            async_identify_tapo,
+            credentials_of,
+            plug_error_key,
+        )
+
         host, port = split_host(user_input[CONF_HOST])
         try:
             plug = await async_identify_tapo(self.hass, host, port, self._credentials)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from kasa import Device
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import (
@@ -30,6 +28,9 @@ from .const import (
 )
 from .coordinator import BalupiConfigEntry
 from .coordinator.dns import DnsStatus, DnsTarget
+
+if TYPE_CHECKING:
+    from kasa import Device
 
 # Every credential, and (as core's tplink does) every MAC, host and IP address,
 # wherever it appears: users post diagnostics in public issues.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_MAC, CONF_URL
 from homeassistant.helpers.device_registry import (
@@ -17,8 +19,10 @@ from .coordinator.dns import DnsCoordinator
 from .coordinator.inbox import InboxCoordinator
 from .coordinator.insights import InsightsCoordinator
 from .coordinator.nas import NasCoordinator
-from .coordinator.plugs import PlugCoordinator
 from .coordinator.snapshot import SnapshotCoordinator
+
+if TYPE_CHECKING:
+    from .coordinator.plugs import PlugCoordinator
 
 
 def nas_device_info(entry: ConfigEntry) -> DeviceInfo:
@@ -94,7 +98,8 @@ class BalupiDnsEntity(CoordinatorEntity[DnsCoordinator]):
         return super().available and self.coordinator.data is not None
 
 
-class BalupiPlugEntity(CoordinatorEntity[PlugCoordinator]):
+# Named, not imported: python-kasa is loaded only for an entry with plugs.
+class BalupiPlugEntity(CoordinatorEntity["PlugCoordinator"]):
     """An entity of one Tapo plug (its own device, under the NAS if it feeds it)."""
 
     _attr_has_entity_name = True

@@ -2,6 +2,8 @@
 
 The projection and the monthly report use what the recorder already keeps for
 the sensors (hourly change of each total), so BaluPi stores no history itself.
+The recorder's statistics module is loaded (in the executor) on the first
+question: a Home Assistant without the recorder never loads it for BaluPi.
 """
 
 from __future__ import annotations
@@ -11,10 +13,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from homeassistant.components.recorder.statistics import (
-    statistic_during_period,
-    statistics_during_period,
-)
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import (
     CONF_MAC,
@@ -25,9 +23,12 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.importlib import async_import_module
 from homeassistant.helpers.recorder import get_instance
 
 from .const import CONF_ROLE
+
+STATISTICS = "homeassistant.components.recorder.statistics"
 
 
 def entity_id_for(
@@ -61,6 +62,9 @@ async def async_hourly_changes(
     """Return (hour start, summed change) over the statistics, hour by hour."""
     if not statistic_ids or "recorder" not in hass.config.components:
         return []
+    await async_import_module(hass, STATISTICS)
+    from homeassistant.components.recorder.statistics import statistics_during_period  # noqa: PLC0415
+
     rows = await get_instance(hass).async_add_executor_job(
         statistics_during_period,
         hass,
@@ -92,6 +96,9 @@ async def async_period_value(
     """Return one statistic's change or mean over a period; None without data."""
     if statistic_id is None or "recorder" not in hass.config.components:
         return None
+    await async_import_module(hass, STATISTICS)
+    from homeassistant.components.recorder.statistics import statistic_during_period  # noqa: PLC0415
+
     result: dict[str, Any] = await get_instance(hass).async_add_executor_job(
         statistic_during_period, hass, start, end, statistic_id, {kind}, REPORT_UNITS
     )

@@ -6,9 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
-
-from kasa import Device
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.sensor import (
     DOMAIN as SENSOR_DOMAIN,
@@ -42,8 +40,8 @@ from .coordinator import BalupiConfigEntry
 from .coordinator.dns import DnsShown, DnsStatus
 from .coordinator.inbox import InboxCoordinator
 from .coordinator.insights import Insights, InsightsCoordinator
+from .coordinator.metering import energy_value
 from .coordinator.nas import NasStatus
-from .coordinator.plugs import PlugCoordinator, energy_value
 from .coordinator.snapshot import SnapshotCoordinator
 from .entity import (
     BalupiDnsEntity,
@@ -55,6 +53,11 @@ from .entity import (
 )
 from .nas_state import NasState
 from .snapshot import RAID_STATES, SMART_STATES, Snapshot, raid_state, slug, smart_state
+
+if TYPE_CHECKING:
+    from kasa import Device
+
+    from .coordinator.plugs import PlugCoordinator
 
 # Read-only coordinator entities: the coordinator serialises the updates.
 PARALLEL_UPDATES = 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.util.hass_dict import HassKey
@@ -18,8 +19,11 @@ from .dns import DnsCoordinator
 from .inbox import InboxCoordinator
 from .insights import InsightsCoordinator
 from .nas import NasCoordinator
-from .plugs import PlugCoordinator
 from .snapshot import SnapshotCoordinator
+
+if TYPE_CHECKING:
+    # python-kasa is loaded only for an entry with plugs.
+    from .plugs import PlugCoordinator
 
 
 @dataclass(slots=True)

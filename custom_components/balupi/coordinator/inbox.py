@@ -20,6 +20,7 @@ from homeassistant.const import CONF_IP_ADDRESS, CONF_MAC
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.importlib import async_import_module
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -59,17 +60,17 @@ from ..transfer import (
     Progress,
     SshTarget,
     async_rsync_outbox,
-    async_sftp,
     close_outbox,
     open_outbox,
-    read_client_key,
     scan_inbox,
-    sftp_options,
 )
 from .nas import NasCoordinator
 from .store import STORE_INBOX, entry_store
 
 _LOGGER = logging.getLogger(__name__)
+
+# The integration's package, where sftp.py is.
+PACKAGE = __package__.rpartition(".")[0]
 
 TRANSPORT_RSYNC = "rsync"
 TRANSPORT_SFTP = "sftp"
@@ -440,6 +441,10 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
         Returns the transport, None when nothing was left to send.
         """
         target = self.settings.target
+        # asyncssh (large) is loaded with the first flush, not with the entry.
+        await async_import_module(self.hass, f"{PACKAGE}.sftp")
+        from ..sftp import async_sftp, read_client_key, sftp_options  # noqa: PLC0415
+
         client_key = await self.hass.async_add_executor_job(
             read_client_key, target.key_path
         )

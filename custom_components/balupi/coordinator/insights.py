@@ -12,7 +12,7 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
-from typing import Any, override
+from typing import TYPE_CHECKING, Any, override
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import CONF_MAC
@@ -46,10 +46,12 @@ from ..insights import (
 from ..nas_state import AWAKE_STATES, NasState, Transition
 from ..recorder_stats import async_hourly_changes, cost_statistic_ids, entity_id_for
 from ..tariff import CostMeter, Tariff
-from .metering import current_price, current_tariff, state_float
+from .metering import current_price, current_tariff, energy_value, state_float
 from .nas import NasCoordinator
-from .plugs import PlugCoordinator, energy_value
 from .store import STORE_INSIGHTS, entry_store
+
+if TYPE_CHECKING:
+    from .plugs import PlugCoordinator
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from kasa import (
     DeviceFamily,
     Discover,
     KasaException,
-    Module,
 )
 from kasa.exceptions import SmartErrorCode
 from kasa.httpclient import get_cookie_jar
@@ -173,22 +172,6 @@ async def async_identify_tapo(
         session.detach()
     assert failure is not None  # noqa: S101 (the loop ran at least once)
     raise failure
-
-
-def energy_value(device: Device, name: str) -> float | None:
-    """Read one value of the plug's energy module (None where it has none).
-
-    Values are read when an entity writes its state, as core's tplink does,
-    so a poll itself does no more than python-kasa's update.
-    """
-    if (energy := device.modules.get(Module.Energy)) is None:
-        return None
-    try:
-        value: float | None = getattr(energy, name)
-    except KasaException:
-        # That module's last query failed while the plug answered otherwise.
-        return None
-    return value
 
 
 class PlugCoordinator(DataUpdateCoordinator[Device]):
