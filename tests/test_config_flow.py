@@ -405,3 +405,39 @@ async def test_energy_options(hass: HomeAssistant, nas: NasSimulator) -> None:
         "tou_end": "06:00:00",
         "tou_price": 0.2,
     }
+
+
+@pytest.mark.timeout(START_TIMEOUT + 60)
+async def test_options_add_change_and_remove_the_api_key(
+    hass: HomeAssistant, baluhost: BaluHostProcess, baluhost_admin: BaluHostAdmin
+) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=MAC, data=entry_data(baluhost.url))
+    await setup_entry(hass, entry)
+
+    async def api_key_step() -> dict[str, Any]:
+        result = await hass.config_entries.options.async_init(entry.entry_id)
+        assert result["type"] is FlowResultType.MENU
+        assert "api_key" in result["menu_options"]
+        return await hass.config_entries.options.async_configure(
+            result["flow_id"], {"next_step_id": "api_key"}
+        )
+
+    result = await api_key_step()
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_API_KEY: MADE_UP_KEY}
+    )
+    assert result["errors"] == {CONF_API_KEY: "invalid_api_key"}
+    _, key = await baluhost_admin.create_api_key(await baluhost_admin.create_user())
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_API_KEY: key}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.data[CONF_API_KEY] == key
+
+    # Emptied: BaluPi goes back to watching by TCP only.
+    result = await api_key_step()
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_API_KEY: ""}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_API_KEY not in entry.data

@@ -227,6 +227,33 @@ async def _async_load(hass: HomeAssistant, module: str) -> None:
     await async_import_module(hass, f"{__package__}.{module}")
 
 
+async def async_key_errors(hass: HomeAssistant, data: dict[str, Any]) -> dict[str, str]:
+    """Test an entry's API key with one whitelisted read; return inline errors.
+
+    The read does not wake the NAS. A NAS that does not answer (asleep) is
+    accepted: the key is tested again by its first sleep read.
+    """
+    # Entries made before this option existed verify.
+    verify = data.get(CONF_VERIFY_SSL, True)
+    try:
+        client = BaluHostClient(
+            async_get_clientsession(hass, verify_ssl=verify),
+            data[CONF_URL],
+            data[CONF_API_KEY],
+            verify_tls=verify,
+            timeout=HEALTH_TIMEOUT,
+        )
+    except ValueError:
+        return {CONF_API_KEY: "invalid_api_key"}
+    match await client.check_key():
+        case KeyCheck.INVALID_KEY:
+            return {CONF_API_KEY: "invalid_api_key"}
+        case KeyCheck.NOT_BALUHOST:
+            return {CONF_URL: "not_baluhost"}
+        case _:
+            return {}
+
+
 class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set up one NAS."""
 
@@ -379,26 +406,7 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def _async_check_key(self, data: dict[str, Any]) -> dict[str, str]:
         """Test the API key with one whitelisted read (it does not wake the NAS)."""
-        # Entries made before this option existed verify.
-        verify = data.get(CONF_VERIFY_SSL, True)
-        try:
-            client = BaluHostClient(
-                async_get_clientsession(self.hass, verify_ssl=verify),
-                data[CONF_URL],
-                data[CONF_API_KEY],
-                verify_tls=verify,
-                timeout=HEALTH_TIMEOUT,
-            )
-        except ValueError:
-            return {CONF_API_KEY: "invalid_api_key"}
-        match await client.check_key():
-            case KeyCheck.INVALID_KEY:
-                return {CONF_API_KEY: "invalid_api_key"}
-            case KeyCheck.NOT_BALUHOST:
-                return {CONF_URL: "not_baluhost"}
-            case _:
-                # Valid, or the NAS fell silent meanwhile (asleep): accepted.
-                return {}
+        return await async_key_errors(self.hass, data)
 
     async def async_step_reauth_api_key(
         self, user_input: dict[str, Any] | None = None
@@ -479,7 +487,33 @@ class BalupiOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         """Offer the two groups of options."""
         return self.async_show_menu(
-            step_id="init", menu_options=["heartbeat", "energy", "inbox"]
+            step_id="init", menu_options=["heartbeat", "energy", "inbox", "api_key"]
+        )
+
+    async def async_step_api_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Add, change or remove the BaluHost API key (kept in the entry's data).
+
+        The entry's update listener reloads it with the new key.
+        """
+        entry = self.config_entry
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {k: v for k, v in entry.data.items() if k != CONF_API_KEY}
+            if key := (user_input.get(CONF_API_KEY) or "").strip():
+                data[CONF_API_KEY] = key
+                errors = await async_key_errors(self.hass, data)
+            if not errors:
+                self.hass.config_entries.async_update_entry(entry, data=data)
+                return self.async_create_entry(data=dict(entry.options))
+        return self.async_show_form(
+            step_id="api_key",
+            data_schema=self.add_suggested_values_to_schema(
+                probatio.Schema({probatio.Optional(CONF_API_KEY): PASSWORD}),
+                {CONF_API_KEY: entry.data.get(CONF_API_KEY)},
+            ),
+            errors=errors,
         )
 
     async def async_step_heartbeat(
