@@ -25,6 +25,7 @@ from custom_components.balupi.const import (
     EVENT_NAS_STATE_CHANGED,
     SERVICE_WAKE_NAS,
 )
+from custom_components.balupi.heartbeat import PowerHint
 from custom_components.balupi.nas_state import NasState, Reason
 from homeassistant.components import automation
 from homeassistant.components.automation.config import async_validate_config_item
@@ -329,6 +330,18 @@ async def test_died_blueprint_notifies_the_phone(
     )
     # An announced shutdown is no news; coming back is not either.
     await config_entry.runtime_data.nas.async_going_offline()
+    await nas.start()
+    await advance(hass, freezer, 31)
+    assert hass.states.get(STATE).state == NasState.ONLINE
+    assert receiver.pushes.empty()
+
+    # A suspend (silent at standby power) is sleep, not death: no news either.
+    coordinator = config_entry.runtime_data.nas
+    coordinator.power_hint = lambda: PowerHint.STANDBY
+    await nas.stop()
+    await advance(hass, freezer, 20)
+    assert hass.states.get(STATE).state == NasState.SUSPENDED
+    coordinator.power_hint = lambda: PowerHint.UNKNOWN
     await nas.start()
     await advance(hass, freezer, 31)
     assert hass.states.get(STATE).state == NasState.ONLINE
