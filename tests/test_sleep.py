@@ -372,3 +372,22 @@ async def test_without_a_key_there_is_nothing_to_put_to_sleep(
             blocking=True,
         )
     assert err.value.translation_key == "no_api_key"
+
+
+async def test_balupi_costs_the_nas_one_counted_request_a_minute(
+    hass: HomeAssistant, pi: Pi, baluhost_factory: Start
+) -> None:
+    await pi.setup()
+    nas = await pi.start_nas(baluhost_factory)
+    await wait_for(hass, NasState.ONLINE)
+    await pi.use_key(await pi.power_user_key(nas))
+    admin = BaluHostAdmin(pi.session, nas)
+    # The reads at setup are over a minute old by then: the NAS's window holds
+    # BaluPi's one read a minute (TCP probes every 5 s are not counted) and
+    # this read of the admin's.
+    await asyncio.sleep(62)
+    status, body = await admin.request("GET", "/api/system/sleep/status")
+    assert status == 200, body
+    counted = body["activity_metrics"]["http_requests_per_minute"] - 1
+    assert counted <= 1
+    assert nas_state(hass) == NasState.ONLINE

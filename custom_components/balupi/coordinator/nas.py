@@ -284,10 +284,12 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
                 self._set_issue(ISSUE_NAS_UNRESPONSIVE, active=unresponsive)
             if verdict.target is not None and verdict.reason is not None:
                 await self._async_apply(verdict.target, verdict.reason, now)
-            if reading is not None and (
-                target := self.watch.on_status(reading, self.lifecycle.state)
-            ):
-                await self._async_apply(target, Reason.SLEEP, now)
+            if reading is not None:
+                # Read in this very update: a transition just now that asked
+                # for a fresh reading (back from away) has it already.
+                self.watch.take_status_read(self._clock())
+                if target := self.watch.on_status(reading, self.lifecycle.state):
+                    await self._async_apply(target, Reason.SLEEP, now)
             self.update_interval = timedelta(seconds=verdict.next_poll)
         return self._status()
 
