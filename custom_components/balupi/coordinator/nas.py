@@ -251,6 +251,10 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         """
         stored = await self._store.async_load() or {}
         self.lifecycle = NasLifecycle.from_dict(stored.get("lifecycle"))
+        if self.client is None and self.lifecycle.state is NasState.SLEEPING:
+            # Only a sleep reading can end soft sleep, and without the key
+            # there is none: the first probe decides afresh.
+            self.lifecycle = NasLifecycle()
         self.version = stored.get("version")
         self.update_interval = timedelta(seconds=self._interval_for_state())
         self.data = self._status()
