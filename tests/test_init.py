@@ -138,6 +138,29 @@ async def test_state_is_restored_from_storage(
     assert hass.states.get("sensor.baluhost_nas_version").state == "1.37.0"
 
 
+async def test_sleeping_without_a_key_is_decided_afresh(
+    hass: HomeAssistant,
+    hass_storage: dict[str, object],
+    config_entry: MockConfigEntry,
+    nas: NasSimulator,
+) -> None:
+    """Stored as soft-sleeping, then the key was removed: no reading can end it."""
+    hass_storage[f"{DOMAIN}.{config_entry.entry_id}"] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": f"{DOMAIN}.{config_entry.entry_id}",
+        "data": {
+            "lifecycle": {
+                "state": "sleeping",
+                "since": "2026-11-24T03:00:00+00:00",
+                "reason": "sleep",
+            },
+        },
+    }
+    await setup_entry(hass, config_entry)
+    assert hass.states.get(STATE).state == NasState.ONLINE
+
+
 async def test_unload_and_remove(
     hass: HomeAssistant,
     hass_storage: dict[str, object],
