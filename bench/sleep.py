@@ -11,7 +11,9 @@ in one run:
 (b) time until the NAS's auto-idle soft sleep (idle timeout 1 min) with BaluPi
     running divided by the time without it (target <= 1.05). Both runs start
     with a wake request at the same phase of the NAS's 30 s idle check, and
-    both times come from the NAS's own sleep history;
+    both times come from the NAS's own sleep history. The CPU and disk
+    thresholds are lifted: the dev backend measures the host's CPU, which
+    other work shares; the request rate (5 a minute) decides;
 (c) requests a minute the NAS counts from BaluPi while idle: the NAS's own
     ``http_requests_per_minute``, read by the bench after a minute of quiet,
     minus the bench's own read;
@@ -241,11 +243,19 @@ async def idle_run(
 async def part_b(bench: Bench, nas: BaluHostProcess) -> tuple[float, float]:
     """Auto-idle time without BaluPi, then with it, at the same idle-check phase."""
     admin = BaluHostAdmin(bench.session, nas)
+    # The dev backend's CPU and disk figures are the host's (after its first
+    # wake it samples them), and this host runs other work: only the request
+    # rate, the one thing BaluPi adds to, decides here.
     await request(
         admin,
         "PUT",
         "/api/system/sleep/config",
-        {"auto_idle_enabled": True, "idle_timeout_minutes": 1},
+        {
+            "auto_idle_enabled": True,
+            "idle_timeout_minutes": 1,
+            "idle_cpu_threshold": 100.0,
+            "idle_disk_io_threshold": 1000.0,
+        },
     )
     key = await bench.power_key(nas)
     await request(admin, "POST", "/api/system/sleep/soft")
