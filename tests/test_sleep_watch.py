@@ -14,7 +14,6 @@ from custom_components.balupi.baluhost import (
     SleepStatus,
 )
 from custom_components.balupi.const import (
-    BALUHOST_IDLE_HTTP_THRESHOLD,
     SLEEP_SCHEDULE_INTERVAL,
     SLEEP_STATUS_INTERVAL,
     SUSPEND_GRACE,
@@ -26,6 +25,8 @@ from custom_components.balupi.sleep_watch import (
     in_suspend_window,
 )
 
+# BaluHost's default idle_http_threshold: more requests a minute keep it awake.
+BALUHOST_IDLE_HTTP_THRESHOLD = 5.0
 TIMING = SleepTiming(SLEEP_STATUS_INTERVAL, SLEEP_SCHEDULE_INTERVAL, SUSPEND_GRACE)
 NOON = time(12, 0)
 

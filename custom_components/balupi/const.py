@@ -149,9 +149,6 @@ SLEEP_STATUS_INTERVAL: Final = 60
 SLEEP_SCHEDULE_INTERVAL: Final = 900
 # Silence this soon after BaluPi asked the NAS to suspend is that suspend.
 SUSPEND_GRACE: Final = 120
-# BaluHost's default idle_http_threshold (requests a minute that keep it
-# awake); BaluPi stays under a quarter of it.
-BALUHOST_IDLE_HTTP_THRESHOLD: Final = 5.0
 SLEEP_READ_TIMEOUT: Final = 5.0
 HTTP_PORT: Final = 80
 HTTPS_PORT: Final = 443
