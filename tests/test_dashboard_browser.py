@@ -445,7 +445,7 @@ async def screenshot(page: Page, viewport: dict[str, int], path: Path) -> None:
 async def wake_from_dashboard(page: Page) -> None:
     """Tap Wake NAS and confirm, as on a phone."""
     await tile(page, "BaluHost", "Wake NAS").tap()
-    await expect(page.get_by_text("Send Wake-on-LAN to the NAS?")).to_be_visible()
+    await expect(page.get_by_text("Wake the NAS?")).to_be_visible()
     await page.get_by_role("button", name="OK", exact=True).tap()
 
 
