@@ -391,3 +391,46 @@ async def test_balupi_costs_the_nas_one_counted_request_a_minute(
     counted = body["activity_metrics"]["http_requests_per_minute"] - 1
     assert counted <= 1
     assert nas_state(hass) == NasState.ONLINE
+
+
+KEEP_AWAKE = "switch.baluhost_keep_awake"
+
+
+async def test_keep_awake_sends_presence_and_an_inbox_flush_does_too(
+    hass: HomeAssistant, pi: Pi, baluhost_factory: Start
+) -> None:
+    entry = await pi.setup()
+    nas = await pi.start_nas(baluhost_factory)
+    await wait_for(hass, NasState.ONLINE)
+    await pi.use_key(await pi.power_user_key(nas))
+    admin = BaluHostAdmin(pi.session, nas)
+    await admin.save_sleep_config(presence_enabled=True)
+
+    async def present() -> bool:
+        status, body = await admin.request("GET", "/api/system/sleep/status")
+        assert status == 200, body
+        return bool(body["presence"]["anyone_present"])
+
+    assert not await present()
+    await hass.services.async_call(
+        "switch", "turn_on", {ATTR_ENTITY_ID: KEEP_AWAKE}, blocking=True
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get(KEEP_AWAKE).state == "on"
+    for _ in range(50):
+        if await present():
+            break
+        await asyncio.sleep(0.1)
+    assert await present()
+    await hass.services.async_call(
+        "switch", "turn_off", {ATTR_ENTITY_ID: KEEP_AWAKE}, blocking=True
+    )
+    assert hass.states.get(KEEP_AWAKE).state == "off"
+
+    # What an inbox flush holds while files move: presence, then nothing.
+    coordinator = entry.runtime_data.nas
+    async with coordinator.async_kept_awake("inbox"):
+        assert coordinator._presence_task is not None
+    assert coordinator._presence_task is None
+    # The switch stays off: only its own reason shows there.
+    assert hass.states.get(KEEP_AWAKE).state == "off"
