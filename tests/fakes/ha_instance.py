@@ -209,12 +209,14 @@ async def home_assistant(
     port: int | None = None,
     extra_config: str = "",
     develop: bool = False,
+    token: str | None = None,
 ) -> AsyncIterator[HomeAssistantProcess]:
     """Run Home Assistant on 127.0.0.1 until the block ends.
 
     With ``develop`` it runs scripts/develop's configuration unchanged (and
     fails if Home Assistant logs an error while starting); otherwise a
-    minimal one plus ``extra_config``.
+    minimal one plus ``extra_config``. With the ``token`` of an earlier run in
+    the same ``config_dir`` it is a restart: onboarded already, same user.
     """
     port = port or free_port()
     config_dir.mkdir(parents=True, exist_ok=True)
@@ -237,8 +239,9 @@ async def home_assistant(
     try:
         async with aiohttp.ClientSession() as session:
             await _wait_until_up(session, url)
-            token = await _onboard(session, url)
-            await _confirm_http_config(session, url, token)
+            if token is None:
+                token = await _onboard(session, url)
+                await _confirm_http_config(session, url, token)
         if develop and (errors := startup_errors(config_dir / "hass.out")):
             raise RuntimeError(
                 "Home Assistant logged errors at startup:\n" + "\n".join(errors)
