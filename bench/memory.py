@@ -35,6 +35,7 @@ missed.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 import socket
@@ -121,6 +122,22 @@ def import_cost(module: str) -> float:
     return float(result.stdout.strip())
 
 
+async def entry_loaded(
+    session: aiohttp.ClientSession, hass: HomeAssistantProcess
+) -> None:
+    """Wait until BaluPi's entry is loaded (after a restart or an options flow)."""
+    for _ in range(120):
+        async with session.get(
+            f"{hass.url}/api/config/config_entries/entry?domain={DOMAIN}",
+            headers=hass.headers(),
+        ) as response:
+            entries = await response.json() if response.status == 200 else []
+        if entries and entries[0]["state"] == "loaded":
+            return
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"BaluPi's entry did not load: {entries}")
+
+
 async def flush_one_file(
     session: aiohttp.ClientSession,
     hass: HomeAssistantProcess,
@@ -130,18 +147,26 @@ async def flush_one_file(
     """Put one settled file in the inbox, flush it to the NAS; return the transport."""
     name = f"file-{len(list(sshd.remote_dir.iterdir()))}.txt"
     path = inbox / name
-    path.write_text("for the NAS")
-    os.utime(path, (0, 0))  # long settled
-    # The flush runs only while the NAS is online; its signed call says so.
-    await nas_handshake(session, hass, COMING_ONLINE)
-    async with session.post(
-        f"{hass.url}/api/services/{DOMAIN}/{SERVICE_FLUSH_INBOX}?return_response",
-        json={},
-        headers=hass.headers(),
-    ) as response:
-        if response.status != 200:
-            raise RuntimeError(f"flush failed: {await response.text()}")
-        reply = await response.json()
+    await entry_loaded(session, hass)
+    # The flush runs only while the NAS is online; its signed call says so (and
+    # the NAS's address refuses the health checks: try again if one came first).
+    for _ in range(3):
+        await nas_handshake(session, hass, COMING_ONLINE)
+        await asyncio.sleep(3)  # the flush this call starts ends first
+        if not path.exists():
+            path.write_text("for the NAS")
+            os.utime(path, (0, 0))  # long settled
+        async with session.post(
+            f"{hass.url}/api/services/{DOMAIN}/{SERVICE_FLUSH_INBOX}?return_response",
+            json={},
+            headers=hass.headers(),
+        ) as response:
+            text = await response.text()
+        if response.status == 200 and json.loads(text)["service_response"]["files"]:
+            break
+    else:
+        raise RuntimeError(f"flush failed: {text}")
+    reply = json.loads(text)
     if not (sshd.remote_dir / name).is_file():
         raise RuntimeError(f"the flush did not move {name}: {reply}")
     return str(reply["service_response"]["transport"])

@@ -130,10 +130,16 @@ class HomeAssistantProcess:
         return result
 
 
-async def _wait_until_up(session: aiohttp.ClientSession, url: str) -> None:
+async def _wait_until_up(
+    session: aiohttp.ClientSession, url: str, token: str | None
+) -> None:
+    # Onboarded, Home Assistant no longer serves onboarding: ask the API.
+    path, headers = "/api/onboarding", {}
+    if token is not None:
+        path, headers = "/api/", {"Authorization": f"Bearer {token}"}
     for _ in range(600):
         with contextlib.suppress(aiohttp.ClientError):
-            async with session.get(f"{url}/api/onboarding") as response:
+            async with session.get(url + path, headers=headers) as response:
                 if response.status == 200:
                     return
         await asyncio.sleep(0.2)
@@ -238,7 +244,7 @@ async def home_assistant(
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            await _wait_until_up(session, url)
+            await _wait_until_up(session, url, token)
             if token is None:
                 token = await _onboard(session, url)
                 await _confirm_http_config(session, url, token)
