@@ -73,6 +73,7 @@ from tests.test_dashboard_browser import (
 
 TARGET_MB = 10.0
 RECORDER = "recorder:\n"
+LABEL = 48  # width of the printed labels
 SETTLE = 15.0  # s after a change before reading
 READS = 5
 LIBRARIES = (
@@ -236,21 +237,21 @@ async def run(tmp: Path) -> bool:
         for plug in plugs:
             await plug.stop()
     print("Home Assistant process (minimal config + recorder), VmRSS, one run:")
-    print(f"  before BaluPi:                                  {before:7.1f} MB")
-    print("  bare entry (NAS unreachable, no plugs):")
-    print(
-        f"    in the process that ran the config flow:     +{bare_flow - before:6.1f} MB"
-    )
-    print(f"    after a restart (steady state):              +{bare - before:6.1f} MB")
-    print("  + Pi-hole, 4 plugs, inbox, one flush:")
-    print(
-        f"    in the process that ran the flows ({flow_transport}):"
-        f"{'':<{10 - len(flow_transport)}}+{full_flow - before:6.1f} MB"
-    )
-    print(
-        f"    after a restart (steady state, {transport}):"
-        f"{'':<{13 - len(transport)}}+{full - before:6.1f} MB"
-    )
+    print(f"  {'before BaluPi:':<{LABEL}} {before:6.1f} MB")
+    growth = {
+        "bare entry (NAS unreachable, no plugs):": None,
+        "  in the process that ran the config flow:": bare_flow,
+        "  after a restart (steady state):": bare,
+        "+ Pi-hole, 4 plugs, inbox, one flush:": None,
+        f"  in the process that ran the flows ({flow_transport}):": full_flow,
+        f"  after a restart (steady state, {transport}):": full,
+    }
+    for label, rss in growth.items():
+        print(
+            f"  {label}"
+            if rss is None
+            else f"  {label:<{LABEL}}{rss - before:+6.1f} MB"
+        )
     print("import cost in a fresh interpreter (Home Assistant core imported):")
     for module in LIBRARIES:
         print(f"  {module:<46} +{import_cost(module):5.1f} MB")
