@@ -443,8 +443,8 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
         if rsync is None:
             send_sftp = await self._async_sftp_sender()
         else:
-            # ssh reads the key itself; only a missing one is checked here, so
-            # the files stay where they are (ssh would not name the key).
+            # ssh reads the key itself, but a missing one it only warns about
+            # and then fails as a refused login: checked here, before staging.
             await self.hass.async_add_executor_job(check_client_key, target.key_path)
         outbox = await self._async_open_outbox(ready, progress)
         try:
