@@ -452,6 +452,29 @@ async def test_nas_without_rsync_gets_the_inbox_over_sftp(
     assert tree(inbox) == {}
 
 
+async def test_key_file_that_is_no_key(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    tmp_path: Path,
+    transport: str,
+) -> None:
+    """ssh (rsync) and asyncssh (SFTP) both refuse it as an unusable key."""
+    garbage = tmp_path / "not-a-key"
+    garbage.write_text("this is no private key\n")
+    garbage.chmod(0o600)
+    await setup_inbox(**{CONF_KEY_PATH: str(garbage)})
+    write(inbox, "a.txt", b"a")
+
+    with pytest.raises(HomeAssistantError, match="cannot be used"):
+        await flush(hass)
+
+    assert tree(inbox) == {"a.txt": b"a"}
+    found = issue(hass, ISSUE_INBOX_KEY)
+    assert found is not None
+    assert found.translation_placeholders["key_path"] == str(garbage)
+
+
 async def test_no_rsync_and_no_sftp(
     hass: HomeAssistant,
     config_entry: MockConfigEntry,
