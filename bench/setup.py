@@ -20,6 +20,7 @@ waits for them.
     .venv/bin/python bench/setup.py
 
 Target: every setup <= 0.5 s (Home Assistant warns about a setup at 10 s).
+Exits 1 when missed.
 """
 
 from __future__ import annotations
@@ -210,7 +211,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="setups after unload")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
-    asyncio.run(run(args.rounds))
+    ok = asyncio.run(run(args.rounds))
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

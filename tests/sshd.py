@@ -95,12 +95,17 @@ def _descendants(pid: int) -> list[tuple[int, str]]:
 
 
 def start_sshd(
-    directory: Path, *, sftp: bool = True, more_host_keys: Sequence[str] = ()
+    directory: Path,
+    *,
+    sftp: bool = True,
+    rsync: bool = True,
+    more_host_keys: Sequence[str] = (),
 ) -> SshServer:
     """Start sshd in ``directory``; the test user may log in with the user key.
 
     ``host_key`` is its ed25519 key; ``more_host_keys`` (e.g. "rsa") are
-    offered too, as on a real NAS.
+    offered too, as on a real NAS. Without ``rsync`` its sessions find no
+    rsync (an empty PATH), as on a NAS that has none.
     """
     if not Path(SSHD).exists():
         missing_real_part("OpenSSH server (sshd) is not installed")
@@ -131,6 +136,10 @@ def start_sshd(
     ]
     if sftp:
         lines.append("Subsystem sftp internal-sftp")
+    if not rsync:
+        empty = directory / "empty-bin"
+        empty.mkdir()
+        lines.append(f"SetEnv PATH={empty}")
     config.write_text("\n".join(lines) + "\n")
     # sshd insists on its privilege separation directory.
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)

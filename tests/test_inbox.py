@@ -429,6 +429,52 @@ async def test_missing_key_file(
     assert detail.endswith("`")
 
 
+async def test_nas_without_rsync_gets_the_inbox_over_sftp(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    inbox: Path,
+    tmp_path: Path,
+    socket_enabled: None,
+) -> None:
+    if RSYNC is None:
+        missing_real_part("rsync is not installed")
+    server = start_sshd(tmp_path / "no-rsync", rsync=False)
+    try:
+        await setup_with_options(hass, config_entry, inbox_options(inbox, server))
+        write(inbox, "a.txt", b"a")
+
+        response = await flush(hass)
+    finally:
+        server.stop()
+    assert response["transport"] == "sftp"
+    assert response["files"] == 1
+    assert tree(server.remote_dir) == {"a.txt": b"a"}
+    assert tree(inbox) == {}
+
+
+async def test_key_file_that_is_no_key(
+    hass: HomeAssistant,
+    setup_inbox: Setup,
+    inbox: Path,
+    tmp_path: Path,
+    transport: str,
+) -> None:
+    """ssh (rsync) and asyncssh (SFTP) both refuse it as an unusable key."""
+    garbage = tmp_path / "not-a-key"
+    garbage.write_text("this is no private key\n")
+    garbage.chmod(0o600)
+    await setup_inbox(**{CONF_KEY_PATH: str(garbage)})
+    write(inbox, "a.txt", b"a")
+
+    with pytest.raises(HomeAssistantError, match="cannot be used"):
+        await flush(hass)
+
+    assert tree(inbox) == {"a.txt": b"a"}
+    found = issue(hass, ISSUE_INBOX_KEY)
+    assert found is not None
+    assert found.translation_placeholders["key_path"] == str(garbage)
+
+
 async def test_no_rsync_and_no_sftp(
     hass: HomeAssistant,
     config_entry: MockConfigEntry,

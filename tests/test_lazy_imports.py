@@ -9,10 +9,17 @@ large libraries are imported afterwards.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+import shutil
 import subprocess
 import sys
 from typing import Any
+
+from .real_parts import missing_real_part
+from .sshd import SshServer, sshd_fixture
+
+__all__ = ["sshd_fixture"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +34,7 @@ WATCHED = (
 )
 
 SCRIPT = """
-import asyncio, json, socket, sys, tempfile
+import asyncio, json, os, socket, sys, tempfile
 sys.path.insert(0, ROOT)
 import homeassistant  # installs probatio as voluptuous first
 from pytest_homeassistant_custom_component.common import (
@@ -64,18 +71,27 @@ async def main():
             },
             subentry_type="plug", title="Plug", unique_id="30:de:4b:00:02:01",
         ))
+    options = INBOX or {}
+    flushed = None
     with tempfile.TemporaryDirectory() as config_dir:
         async with async_test_home_assistant(config_dir=config_dir) as hass:
             hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
             frame.async_setup(hass)
             entry = MockConfigEntry(
                 domain="balupi", title="BaluHost", unique_id=data["mac"],
-                data=data, subentries_data=subentries,
+                data=data, subentries_data=subentries, options=options,
             )
             entry.add_to_hass(hass)
             assert await hass.config_entries.async_setup(entry.entry_id)
             assert entry.state is ConfigEntryState.LOADED
             await hass.async_block_till_done()
+            if INBOX:
+                path = INBOX["inbox_path"] + "/a.txt"
+                with open(path, "w") as file:
+                    file.write("a")
+                os.utime(path, (0, 0))  # long settled
+                record = await entry.runtime_data.inbox.async_flush()
+                flushed = {"files": record.files, "transport": record.transport}
             loaded = {
                 name: name in sys.modules
                 for name in ("custom_components.balupi.config_flow",
@@ -85,20 +101,32 @@ async def main():
             after = [name for name in WATCHED if name in sys.modules]
             assert await hass.config_entries.async_unload(entry.entry_id)
             await hass.async_stop(force=True)
-    print(json.dumps({"before": before, "after": after, "loaded": loaded}))
+    print(json.dumps(
+        {"before": before, "after": after, "loaded": loaded, "flushed": flushed}
+    ))
 
 asyncio.run(main())
 """
 
 
-def _set_up(*, with_plug: bool) -> dict[str, Any]:
-    """Set an entry up in a fresh interpreter; return what it imported."""
+def _set_up(
+    *,
+    with_plug: bool = False,
+    inbox: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Set an entry up (and flush its inbox) in a fresh interpreter.
+
+    Returns what it imported and, with an inbox, what its flush moved.
+    """
     prelude = (
         f"ROOT = {str(ROOT)!r}\nWATCHED = {WATCHED!r}\nWITH_PLUG = {with_plug!r}\n"
+        f"INBOX = {inbox!r}\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", prelude + SCRIPT],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -124,3 +152,42 @@ def test_entry_with_a_plug_loads_python_kasa() -> None:
     assert "kasa" in seen["after"]
     assert "custom_components.balupi.coordinator.plugs" in seen["after"]
     assert "asyncssh" not in seen["after"]
+
+
+def _inbox_options(inbox: Path, server: SshServer) -> dict[str, Any]:
+    """Return the inbox options for the test sshd, host key pinned."""
+    return {
+        "inbox_path": str(inbox),
+        "ssh_host": "127.0.0.1",
+        "ssh_port": server.port,
+        "ssh_user": server.user,
+        "remote_path": str(server.remote_dir),
+        "key_path": str(server.client_key),
+        "host_key": server.host_key,
+    }
+
+
+def test_rsync_flush_loads_no_asyncssh(tmp_path: Path, sshd: SshServer) -> None:
+    """With rsync here and on the NAS, a flush moves the inbox without asyncssh."""
+    if shutil.which("rsync") is None:
+        missing_real_part("rsync is not installed")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    seen = _set_up(inbox=_inbox_options(inbox, sshd))
+    assert seen["flushed"] == {"files": 1, "transport": "rsync"}
+    assert (sshd.remote_dir / "a.txt").read_text() == "a"
+    assert "asyncssh" not in seen["after"]
+    assert "custom_components.balupi.sftp" not in seen["after"]
+
+
+def test_sftp_flush_loads_asyncssh(tmp_path: Path, sshd: SshServer) -> None:
+    """The check sees an import: without rsync (as on Home Assistant OS), SFTP."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    seen = _set_up(
+        inbox=_inbox_options(inbox, sshd), env=os.environ | {"PATH": str(empty)}
+    )
+    assert seen["flushed"] == {"files": 1, "transport": "sftp"}
+    assert "asyncssh" in seen["after"]

@@ -29,6 +29,7 @@ from custom_components.balupi.const import (
     SERVICE_WAKE_NAS,
     SUBENTRY_PLUG,
 )
+from custom_components.balupi.coordinator.plugs import UPDATE_TIMEOUT
 from custom_components.balupi.heartbeat import PowerHint
 from custom_components.balupi.nas_state import NasState
 from homeassistant.config_entries import (
@@ -347,6 +348,35 @@ async def test_silent_plug_times_out(
     # Next poll within 30 s, bounded to 15 s, then one direct query of 5 s.
     await advance(hass, freezer, 55, step=1)
     assert value(hass, "sensor.nas_plug_power") == STATE_UNAVAILABLE
+    plug.silent = False
+
+
+async def test_silent_plug_at_setup_gives_up_at_the_bound(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    nas: NasSimulator,
+    plug: FakeTapoPlug,
+) -> None:
+    """A plug that takes the connection and never answers, from the start.
+
+    The connect (python-kasa's handshake and first update, each with its own
+    retries) is what hangs here, not a later poll: it gives up at the bound.
+    """
+    plug.silent = True
+    entry = make_entry(nas, plug_subentry(plug))
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.LOADED
+    await advance(hass, freezer, UPDATE_TIMEOUT - 1, step=1)
+    # Reached, and still waiting for an answer.
+    assert plug.handshakes >= 1
+    assert "NAS plug does not answer" not in caplog.text
+    await advance(hass, freezer, 2, step=1)
+    assert "NAS plug does not answer" in caplog.text
+    assert value(hass, "sensor.nas_plug_power") == STATE_UNAVAILABLE
+    assert value(hass, "switch.nas_plug") == STATE_UNAVAILABLE
+    assert entry.state is ConfigEntryState.LOADED
     plug.silent = False
 
 

@@ -1,7 +1,7 @@
 """SSH side of the inbox: the NAS's host key, the user's key, and SFTP uploads.
 
 Kept apart from transfer.py because asyncssh is large: it is imported (in the
-executor) only when an inbox is checked in a form or flushed.
+executor) only when an inbox is checked in a form or flushed over SFTP.
 """
 
 from __future__ import annotations

@@ -885,6 +885,15 @@ def write_known_hosts(directory: Path, host_key: str) -> Path:
     return path
 
 
+def check_client_key(path: Path) -> None:
+    """Raise KEY_UNUSABLE when the user's key file cannot be opened."""
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as err:
+        raise FlushError(FlushErrorKind.KEY_UNUSABLE, str(err)) from err
+
+
 def make_private_dir() -> Path:
     """Create a directory only this user can read (for the known-hosts file)."""
     return Path(tempfile.mkdtemp(prefix="balupi-"))

@@ -130,10 +130,16 @@ class HomeAssistantProcess:
         return result
 
 
-async def _wait_until_up(session: aiohttp.ClientSession, url: str) -> None:
+async def _wait_until_up(
+    session: aiohttp.ClientSession, url: str, token: str | None
+) -> None:
+    # Onboarded, Home Assistant no longer serves onboarding: ask the API.
+    path, headers = "/api/onboarding", {}
+    if token is not None:
+        path, headers = "/api/", {"Authorization": f"Bearer {token}"}
     for _ in range(600):
         with contextlib.suppress(aiohttp.ClientError):
-            async with session.get(f"{url}/api/onboarding") as response:
+            async with session.get(url + path, headers=headers) as response:
                 if response.status == 200:
                     return
         await asyncio.sleep(0.2)
@@ -209,12 +215,14 @@ async def home_assistant(
     port: int | None = None,
     extra_config: str = "",
     develop: bool = False,
+    token: str | None = None,
 ) -> AsyncIterator[HomeAssistantProcess]:
     """Run Home Assistant on 127.0.0.1 until the block ends.
 
     With ``develop`` it runs scripts/develop's configuration unchanged (and
     fails if Home Assistant logs an error while starting); otherwise a
-    minimal one plus ``extra_config``.
+    minimal one plus ``extra_config``. With the ``token`` of an earlier run in
+    the same ``config_dir`` it is a restart: onboarded already, same user.
     """
     port = port or free_port()
     config_dir.mkdir(parents=True, exist_ok=True)
@@ -236,9 +244,10 @@ async def home_assistant(
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            await _wait_until_up(session, url)
-            token = await _onboard(session, url)
-            await _confirm_http_config(session, url, token)
+            await _wait_until_up(session, url, token)
+            if token is None:
+                token = await _onboard(session, url)
+                await _confirm_http_config(session, url, token)
         if develop and (errors := startup_errors(config_dir / "hass.out")):
             raise RuntimeError(
                 "Home Assistant logged errors at startup:\n" + "\n".join(errors)

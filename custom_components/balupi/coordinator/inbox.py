@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 import contextlib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -60,6 +60,7 @@ from ..transfer import (
     Progress,
     SshTarget,
     async_rsync_outbox,
+    check_client_key,
     close_outbox,
     open_outbox,
     scan_inbox,
@@ -441,14 +442,13 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
         Returns the transport, None when nothing was left to send.
         """
         target = self.settings.target
-        # asyncssh (large) is loaded with the first flush, not with the entry.
-        await async_import_module(self.hass, f"{PACKAGE}.sftp")
-        from ..sftp import async_sftp, read_client_key, sftp_options  # noqa: PLC0415
-
-        client_key = await self.hass.async_add_executor_job(
-            read_client_key, target.key_path
-        )
         rsync = await self.hass.async_add_executor_job(shutil.which, "rsync")
+        if rsync is None:
+            send_sftp = await self._async_sftp_sender()
+        else:
+            # ssh reads the key itself, but a missing one it only warns about
+            # and then fails as a refused login: checked here, before staging.
+            await self.hass.async_add_executor_job(check_client_key, target.key_path)
         outbox = await self._async_open_outbox(ready, progress)
         try:
             if not any(folder.files for folder in outbox.folders):
@@ -457,13 +457,32 @@ class InboxCoordinator(DataUpdateCoordinator[InboxScan]):
                 if await async_rsync_outbox(rsync, outbox, target, progress):
                     return TRANSPORT_RSYNC
                 _LOGGER.info("The NAS has no rsync; moving the inbox over SFTP")
-            await async_sftp(outbox, target, sftp_options(target, client_key), progress)
+                send_sftp = await self._async_sftp_sender()
+            await send_sftp(outbox, progress)
             return TRANSPORT_SFTP
         finally:
             # Also after a failure or a cancellation: nothing stays hidden.
             await self.hass.async_add_executor_job(
                 close_outbox, outbox, progress.relpaths
             )
+
+    async def _async_sftp_sender(
+        self,
+    ) -> Callable[[Outbox, Progress], Coroutine[Any, Any, None]]:
+        """Load asyncssh and the user's key; return what sends an outbox over SFTP.
+
+        asyncssh is large: it is loaded only when SFTP is needed (no rsync here
+        or on the NAS), not with the entry nor for an rsync flush.
+        """
+        await async_import_module(self.hass, f"{PACKAGE}.sftp")
+        from ..sftp import async_sftp, read_client_key, sftp_options  # noqa: PLC0415
+
+        target = self.settings.target
+        client_key = await self.hass.async_add_executor_job(
+            read_client_key, target.key_path
+        )
+        options = sftp_options(target, client_key)
+        return lambda outbox, progress: async_sftp(outbox, target, options, progress)
 
     async def _async_open_outbox(
         self, ready: tuple[InboxFile, ...], progress: Progress
