@@ -152,7 +152,7 @@ async def main(trials: int, entries: int, seconds: float) -> None:
     print(f"detection max:          {times[-1]:.2f} s   (target <= 20 s)")
     print(
         f"false-offline run:      {entries} NAS x {seconds:.0f} s, "
-        f"{probes} probes, {lost} replies lost/late ({lost / max(probes, 1):.1%})"
+        f"{probes} probes, {lost} probes lost ({lost / max(probes, 1):.1%})"
     )
     print(f"false offline:          {offline}   (target 0)")
     ok = times[-1] <= 20 and offline == 0
