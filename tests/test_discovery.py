@@ -260,6 +260,17 @@ def test_neighbour_table() -> None:
     assert neighbour_mac(table, "192.168.1.") is None
 
 
+def test_ipv6_announcement() -> None:
+    parsed = parse_announcement(
+        SERVICE_TYPE,
+        {**PROPERTIES, "api": "https://[fd00::5]:8000"},
+        ip_address("fd00::5"),
+        8000,
+    )
+    assert parsed is not None
+    assert (parsed.url, parsed.ip) == ("https://[fd00::5]:8000", "fd00::5")
+
+
 def test_moved_url_keeps_a_name() -> None:
     assert moved_url("https://10.0.0.5:8000", "10.0.0.9") == "https://10.0.0.9:8000"
     assert moved_url("https://nas.lan:8000", "10.0.0.9") == "https://nas.lan:8000"
@@ -477,11 +488,53 @@ async def test_dhcp_plug_is_added_to_the_nas_entry(
     assert plug.data[CONF_HOST] == PLUG_HOST
     assert plug.data[CONF_PORT] is None
 
-    # The plug moves: its subentry follows, nothing is offered.
+    # The plug moves: its subentry follows (the entry reloads), nothing is offered.
+    changes = listen(entry)
     result = await dhcp_flow(hass, dhcp("127.0.0.82", PLUG_MAC))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "plug_already_configured"
     assert entry.subentries[plug.subentry_id].data[CONF_HOST] == "127.0.0.82"
+    await hass.async_block_till_done()
+    assert changes == [entry]
+
+
+async def test_dhcp_plug_picks_the_nas_entry(
+    hass: HomeAssistant, port80_plug: FakeTapoPlug
+) -> None:
+    first = plug_entry()
+    first.add_to_hass(hass)
+    second = MockConfigEntry(
+        domain=DOMAIN,
+        title="Backup NAS",
+        unique_id="aa:bb:cc:dd:ee:02",
+        data=entry_data("http://127.0.0.1:8001", mac="aa:bb:cc:dd:ee:02")
+        | {CONF_TPLINK_USERNAME: USER, CONF_TPLINK_PASSWORD: DEFAULT_PASSWORD},
+    )
+    second.add_to_hass(hass)
+    result = await dhcp_flow(hass, dhcp(PLUG_HOST, PLUG_MAC))
+    assert defaults(result)["entry"] == first.entry_id
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"entry": second.entry_id, CONF_ROLE: ROLE_GENERIC, CONF_NAME: "Backup plug"},
+    )
+    assert result["reason"] == "plug_added"
+    assert result["description_placeholders"] == {
+        "name": "Backup plug",
+        "entry": "Backup NAS",
+    }
+    assert not first.subentries
+    (plug,) = second.subentries.values()
+    assert plug.unique_id == PLUG_MAC
+
+
+async def test_ignored_plug_is_not_offered_again(hass: HomeAssistant) -> None:
+    plug_entry().add_to_hass(hass)
+    MockConfigEntry(domain=DOMAIN, unique_id=PLUG_MAC, source="ignore").add_to_hass(
+        hass
+    )
+    result = await dhcp_flow(hass, dhcp(PLUG_HOST, PLUG_MAC))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
 
 
 async def test_dhcp_plug_needs_the_account(
