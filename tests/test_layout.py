@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).parent.parent / "custom_components" / "balupi"
 # tested on their own.
 PURE = (
     "baluhost",
+    "discovery",
     "handshake",
     "heartbeat",
     "insights",

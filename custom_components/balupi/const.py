@@ -22,6 +22,9 @@ CONF_BOOT_TIMEOUT: Final = "boot_timeout"
 DEFAULT_NAME: Final = "BaluHost"
 DEFAULT_BROADCAST_ADDRESS: Final = "255.255.255.255"
 DEFAULT_BROADCAST_PORT: Final = 9
+# Where Linux keeps the MAC of each LAN address it talked to: a discovered NAS
+# announces no MAC, and the entry (and Wake-on-LAN) needs it.
+NEIGHBOUR_TABLE: Final = "/proc/net/arp"
 
 # The NAS enforces at least 32 characters; a generated secret is 48 URL-safe ones.
 MIN_SECRET_LENGTH: Final = 32
@@ -49,6 +52,8 @@ SUBENTRY_PLUG: Final = "plug"
 CONF_ROLE: Final = "role"
 ROLE_NAS: Final = "nas"
 ROLE_GENERIC: Final = "generic"
+# The NAS entry a plug found by DHCP is added to (when there are several).
+CONF_ENTRY: Final = "entry"
 CONF_CONNECTION: Final = "connection"
 CONF_TPLINK_USERNAME: Final = "tplink_username"
 CONF_TPLINK_PASSWORD: Final = "tplink_password"  # noqa: S105 (a config key)
