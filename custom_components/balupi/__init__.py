@@ -28,6 +28,7 @@ from .const import (
     SUBENTRY_PLUG,
 )
 from .coordinator import BalupiConfigEntry, BalupiData
+from .coordinator.device import DeviceCoordinator
 from .coordinator.dns import DnsCoordinator, async_remove_dns, pihole_subentry
 from .coordinator.inbox import InboxCoordinator, async_remove_inbox, inbox_settings
 from .coordinator.insights import InsightsCoordinator
@@ -84,6 +85,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
         nas.async_add_transition_listener(insights.async_on_nas_transition)
     )
     polled: list[DataUpdateCoordinator[Any]] = [nas]
+    if nas.client is not None:
+        device = DeviceCoordinator(hass, entry, nas, nas.client)
+        await device.async_load()
+        entry.runtime_data.device = device
+        entry.async_on_unload(device.async_save)
+        entry.async_on_unload(
+            nas.async_add_transition_listener(device.async_on_nas_transition)
+        )
+        polled.append(device)
     if (pihole := pihole_subentry(entry)) is not None:
         client = PiholeClient(
             async_get_clientsession(hass, verify_ssl=pihole.data[CONF_VERIFY_SSL]),

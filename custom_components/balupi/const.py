@@ -169,3 +169,16 @@ KEEP_AWAKE_SWITCH: Final = "switch"
 KEEP_AWAKE_INBOX: Final = "inbox"
 SERVICE_SLEEP_NAS: Final = "sleep_nas"
 ATTR_MODE: Final = "mode"
+
+# Live figures of the awake NAS (whitelisted reads: system info and the current
+# network sample, two counted requests a cycle, 0.4 a minute). Read only while
+# the NAS is online; asleep, the last ones stay, dated.
+DEVICE_LIVE_INTERVAL: Final = 300
+DEVICE_LIVE_REQUESTS: Final = 2
+# Stored figures are written at most this often (the Pi's SD card) and when
+# Home Assistant stops.
+DEVICE_SAVE_DELAY: Final = 900
+# A boot time that moved by less than this is the same boot (uptime and the
+# moment of reading do not tick together).
+UP_SINCE_TOLERANCE: Final = 60
+ATTR_MEASURED_AT: Final = "measured_at"

@@ -20,6 +20,7 @@ from homeassistant.const import (
     PERCENTAGE,
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
+    UnitOfDataRate,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
     UnitOfEnergy,
@@ -35,8 +36,9 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .baluhost import SleepState, SleepStatus
-from .const import CONF_ROLE, DOMAIN, ROLE_NAS
+from .const import ATTR_MEASURED_AT, CONF_ROLE, DOMAIN, ROLE_NAS
 from .coordinator import BalupiConfigEntry
+from .coordinator.device import LiveFigures
 from .coordinator.dns import DnsShown, DnsStatus
 from .coordinator.inbox import InboxCoordinator
 from .coordinator.insights import Insights, InsightsCoordinator
@@ -44,6 +46,7 @@ from .coordinator.metering import energy_value
 from .coordinator.nas import NasStatus
 from .coordinator.snapshot import SnapshotCoordinator
 from .entity import (
+    BalupiDeviceEntity,
     BalupiDnsEntity,
     BalupiInboxEntity,
     BalupiInsightEntity,
@@ -131,6 +134,78 @@ SENSORS: tuple[NasSensorEntityDescription, ...] = (
         translation_key="nas_version",
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda status: status.version,
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveSensorEntityDescription(SensorEntityDescription):
+    """A live figure of the awake NAS."""
+
+    value_fn: Callable[[LiveFigures], StateType | datetime]
+
+
+# With an API key: read while the NAS is awake, kept (dated) while it sleeps.
+LIVE_SENSORS: tuple[LiveSensorEntityDescription, ...] = (
+    LiveSensorEntityDescription(
+        key="cpu_usage",
+        translation_key="cpu_usage",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda figures: figures.cpu_percent,
+    ),
+    LiveSensorEntityDescription(
+        key="cpu_temperature",
+        translation_key="cpu_temperature",
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda figures: figures.cpu_temperature,
+    ),
+    LiveSensorEntityDescription(
+        key="memory_used",
+        translation_key="memory_used",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda figures: figures.memory_used,
+    ),
+    LiveSensorEntityDescription(
+        key="memory_used_percent",
+        translation_key="memory_used_percent",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda figures: figures.memory_percent,
+    ),
+    LiveSensorEntityDescription(
+        key="network_download",
+        translation_key="network_download",
+        device_class=SensorDeviceClass.DATA_RATE,
+        native_unit_of_measurement=UnitOfDataRate.MEGABITS_PER_SECOND,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda figures: figures.network_down,
+    ),
+    LiveSensorEntityDescription(
+        key="network_upload",
+        translation_key="network_upload",
+        device_class=SensorDeviceClass.DATA_RATE,
+        native_unit_of_measurement=UnitOfDataRate.MEGABITS_PER_SECOND,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda figures: figures.network_up,
+    ),
+    LiveSensorEntityDescription(
+        key="up_since",
+        translation_key="up_since",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda figures: figures.up_since,
     ),
 )
 
@@ -457,6 +532,10 @@ async def async_setup_entry(
         async_add_entities(
             NasSensor(coordinator, description) for description in SLEEP_SENSORS
         )
+    if (device := entry.runtime_data.device) is not None:
+        async_add_entities(
+            LiveSensor(device, description) for description in LIVE_SENSORS
+        )
     async_add_entities(
         SnapshotSensor(snapshots, description) for description in SNAPSHOT_SENSORS
     )
@@ -597,6 +676,33 @@ class NasSensor(BalupiNasEntity, SensorEntity):
     def native_value(self) -> StateType | datetime:
         """Return the sensor's value."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+
+class LiveSensor(BalupiDeviceEntity, SensorEntity):
+    """A live figure of the NAS: current while it is awake, dated while not."""
+
+    entity_description: LiveSensorEntityDescription
+    # Changes with every reading; the state's own history says when it moved.
+    _unrecorded_attributes = frozenset({ATTR_MEASURED_AT})
+
+    @property
+    def available(self) -> bool:
+        """Return whether the NAS was ever read (and the last read did not fail)."""
+        return super().available and self.coordinator.data is not None
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """Return the last figure read."""
+        if (figures := self.coordinator.data) is None:
+            return None
+        return self.entity_description.value_fn(figures)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Say when the figure was measured: while the NAS sleeps, it is old."""
+        if (figures := self.coordinator.data) is None:
+            return None
+        return {ATTR_MEASURED_AT: figures.measured_at.isoformat()}
 
 
 class SnapshotSensor(BalupiSnapshotEntity, SensorEntity):

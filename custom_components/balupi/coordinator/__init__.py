@@ -15,6 +15,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from ..const import DOMAIN
 from ..handshake import ReplayGuard
+from .device import DeviceCoordinator
 from .dns import DnsCoordinator
 from .inbox import InboxCoordinator
 from .insights import InsightsCoordinator
@@ -35,6 +36,8 @@ class BalupiData:
     insights: InsightsCoordinator
     dns: DnsCoordinator | None = None
     inbox: InboxCoordinator | None = None
+    # The awake NAS's live figures; only with an API key.
+    device: DeviceCoordinator | None = None
     # Plug coordinators by subentry id.
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     # Two handshake calls at once are handled one after the other.

@@ -1,0 +1,195 @@
+"""The NAS as a device: live figures from the real BaluHost backend.
+
+Read only while the NAS is online, through whitelisted paths; while it sleeps
+nothing is read and the last figures stay, dated, over a restart too. The
+NAS itself counts what BaluPi sends it with everything enabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+import time
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.balupi.const import (
+    ATTR_MEASURED_AT,
+    BALUHOST_IDLE_HTTP_THRESHOLD,
+    CONF_API_KEY,
+    DOMAIN,
+    SLEEP_SCHEDULE_INTERVAL,
+    SLEEP_STATUS_INTERVAL,
+    SUSPEND_GRACE,
+)
+from custom_components.balupi.coordinator.device import counted_per_minute
+from custom_components.balupi.nas_state import NasState
+from custom_components.balupi.sleep_watch import SleepTiming
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+
+from .baluhost import (  # noqa: F401 - fixtures are found by pytest, not used
+    START_TIMEOUT,
+    BaluHostAdmin,
+    BaluHostProcess,
+    baluhost_admin_fixture,
+    baluhost_fixture,
+)
+from .conftest import MAC, advance, entry_data, settle, setup_entry
+
+pytestmark = pytest.mark.timeout(START_TIMEOUT + 240)
+
+STATE = "sensor.baluhost_nas_state"
+CPU = "sensor.baluhost_cpu_usage"
+LIVE = (
+    CPU,
+    "sensor.baluhost_memory_used",
+    "sensor.baluhost_memory_usage",
+    "sensor.baluhost_network_download",
+    "sensor.baluhost_network_upload",
+    "sensor.baluhost_up_since",
+)
+# Simulated time for the count, and the real time it may take: the NAS counts
+# the requests of the last 60 real seconds.
+SIMULATED_MINUTES = 10
+REAL_LIMIT = 50.0
+
+
+async def user_key(admin: BaluHostAdmin) -> str:
+    """A plain user's key: the live figures need no permission."""
+    _, key = await admin.create_api_key(await admin.create_user())
+    return key
+
+
+async def setup(hass: HomeAssistant, nas: BaluHostProcess, key: str) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="BaluHost",
+        unique_id=MAC,
+        data=entry_data(nas.url, **{CONF_API_KEY: key}),
+    )
+    await setup_entry(hass, entry)
+    return entry
+
+
+async def wait_until(hass: HomeAssistant, check: object, timeout: float = 15) -> None:
+    """Wait in real time until ``check()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+        await hass.async_block_till_done()
+
+
+async def requests_per_minute(admin: BaluHostAdmin) -> float:
+    """Return the NAS's count of the last 60 s (this read included)."""
+    status, body = await admin.request("GET", "/api/system/sleep/status")
+    assert status == 200, body
+    counted: float = body["activity_metrics"]["http_requests_per_minute"]
+    return counted
+
+
+async def test_live_figures_while_awake_kept_dated_while_asleep(
+    hass: HomeAssistant, baluhost: BaluHostProcess, baluhost_admin: BaluHostAdmin
+) -> None:
+    entry = await setup(hass, baluhost, await user_key(baluhost_admin))
+    await wait_until(hass, lambda: hass.states.get(STATE).state == NasState.ONLINE)
+    await wait_until(hass, lambda: hass.states.get(CPU).state != "unknown")
+    states = {entity_id: hass.states.get(entity_id) for entity_id in LIVE}
+    assert 0 <= float(states[CPU].state) <= 100
+    assert float(states["sensor.baluhost_memory_used"].state) > 0
+    assert 0 < float(states["sensor.baluhost_memory_usage"].state) <= 100
+    # A NAS just started has no network sample yet (it answers 503 until then).
+    status, _ = await baluhost_admin.request("GET", "/api/monitoring/network/current")
+    download = states["sensor.baluhost_network_download"].state
+    assert download == "unknown" if status == 503 else float(download) >= 0
+    up_since = datetime.fromisoformat(states["sensor.baluhost_up_since"].state)
+    assert up_since < dt_util.utcnow()
+    measured_at = states[CPU].attributes[ATTR_MEASURED_AT]
+    assert datetime.fromisoformat(measured_at) <= dt_util.utcnow()
+    # The same figures as the NAS's own overview.
+    status, info = await baluhost_admin.request("GET", "/api/system/info")
+    assert status == 200, info
+    shown = float(states["sensor.baluhost_memory_usage"].state)
+    assert abs(shown - 100 * info["memory"]["used"] / info["memory"]["total"]) < 10
+
+    # Soft sleep: BaluPi sees it, then a cycle reads nothing and keeps the figures.
+    status, body = await baluhost_admin.request("POST", "/api/system/sleep/soft")
+    assert status == 200, body
+    nas = entry.runtime_data.nas
+    nas.watch.read_now()
+    await nas.async_refresh()
+    assert hass.states.get(STATE).state == NasState.SLEEPING
+    device = entry.runtime_data.device
+    assert device is not None
+    before = await requests_per_minute(baluhost_admin)
+    await device.async_refresh()
+    await hass.async_block_till_done()
+    # Only the second read of the count itself is new.
+    assert await requests_per_minute(baluhost_admin) <= before + 1
+    assert await baluhost_admin.sleep_state() == "soft_sleep"
+    for entity_id, state in states.items():
+        kept = hass.states.get(entity_id)
+        assert kept.state == state.state, entity_id
+        assert kept.attributes[ATTR_MEASURED_AT] == measured_at
+
+    # A restart while it sleeps: the figures come back, with their time.
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(STATE).state == NasState.SLEEPING
+    for entity_id, state in states.items():
+        kept = hass.states.get(entity_id)
+        assert kept.state == state.state, entity_id
+        assert kept.attributes[ATTR_MEASURED_AT] == measured_at
+    assert await baluhost_admin.sleep_state() == "soft_sleep"
+
+
+async def test_without_a_key_there_are_no_live_figures(
+    hass: HomeAssistant, socket_enabled: None, baluhost: BaluHostProcess
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="BaluHost", unique_id=MAC, data=entry_data(baluhost.url)
+    )
+    await setup_entry(hass, entry)
+    assert entry.runtime_data.device is None
+    assert hass.states.get(CPU) is None
+
+
+async def test_balupi_with_everything_enabled_stays_far_below_the_idle_threshold(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    baluhost: BaluHostProcess,
+    baluhost_admin: BaluHostAdmin,
+) -> None:
+    await setup(hass, baluhost, await user_key(baluhost_admin))
+    await advance(hass, freezer, 2)
+    assert hass.states.get(STATE).state == NasState.ONLINE
+    first = hass.states.get(CPU).attributes[ATTR_MEASURED_AT]
+    # Home Assistant's clock stands still: the NAS's window empties of
+    # everything before (setup's reads, the arranging admin's).
+    await settle(hass, 61)
+    # Real seconds: the frozen clock stops time.monotonic too.
+    started = time.clock_gettime(time.CLOCK_MONOTONIC)
+    before = await requests_per_minute(baluhost_admin)
+    await advance(hass, freezer, SIMULATED_MINUTES * 60, step=1.0)
+    after = await requests_per_minute(baluhost_admin)
+    took = time.clock_gettime(time.CLOCK_MONOTONIC) - started
+    # All of it inside the NAS's 60 s window, so nothing dropped out.
+    assert took < REAL_LIMIT, took
+    counted = after - before - 1
+    per_minute = counted / SIMULATED_MINUTES
+    print(f"BaluPi, everything enabled: {per_minute:.2f} counted requests a minute")
+    budget = (
+        SleepTiming(
+            SLEEP_STATUS_INTERVAL, SLEEP_SCHEDULE_INTERVAL, SUSPEND_GRACE
+        ).counted_per_minute()
+        + counted_per_minute()
+    )
+    # The live figures were read (two cycles), and no more than promised.
+    assert hass.states.get(CPU).attributes[ATTR_MEASURED_AT] != first
+    assert per_minute >= counted_per_minute()
+    assert per_minute <= budget
+    assert per_minute <= BALUHOST_IDLE_HTTP_THRESHOLD / 3
+    assert hass.states.get(STATE).state == NasState.ONLINE
