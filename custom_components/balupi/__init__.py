@@ -28,7 +28,7 @@ from .const import (
     SUBENTRY_PLUG,
 )
 from .coordinator import BalupiConfigEntry, BalupiData
-from .coordinator.device import DeviceCoordinator
+from .coordinator.device import DeviceCoordinator, SoftwareCoordinator
 from .coordinator.dns import DnsCoordinator, async_remove_dns, pihole_subentry
 from .coordinator.inbox import InboxCoordinator, async_remove_inbox, inbox_settings
 from .coordinator.insights import InsightsCoordinator
@@ -48,7 +48,13 @@ if TYPE_CHECKING:
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR, Platform.SWITCH]
+PLATFORMS = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.SENSOR,
+    Platform.SWITCH,
+    Platform.UPDATE,
+]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -94,6 +100,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
             nas.async_add_transition_listener(device.async_on_nas_transition)
         )
         polled.append(device)
+        software = SoftwareCoordinator(hass, entry, nas, nas.client)
+        entry.runtime_data.software = software
+        entry.async_on_unload(
+            nas.async_add_transition_listener(software.async_on_nas_transition)
+        )
+        polled.append(software)
     if (pihole := pihole_subentry(entry)) is not None:
         client = PiholeClient(
             async_get_clientsession(hass, verify_ssl=pihole.data[CONF_VERIFY_SSL]),

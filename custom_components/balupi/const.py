@@ -182,3 +182,10 @@ DEVICE_SAVE_DELAY: Final = 900
 # moment of reading do not tick together).
 UP_SINCE_TOLERANCE: Final = 60
 ATTR_MEASURED_AT: Final = "measured_at"
+# The NAS's software: checked four times a day, only while it is online (one
+# awake-only read); an update BaluPi started is followed this often.
+UPDATE_CHECK_INTERVAL: Final = 6 * 3600
+UPDATE_PROGRESS_INTERVAL: Final = 5
+# The NAS's reasons for refusing an update, as shown: this many, this long.
+MAX_UPDATE_BLOCKERS: Final = 3
+MAX_UPDATE_REASON: Final = 300

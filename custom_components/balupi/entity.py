@@ -15,7 +15,7 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator.device import DeviceCoordinator
+from .coordinator.device import DeviceCoordinator, SoftwareCoordinator
 from .coordinator.dns import DnsCoordinator
 from .coordinator.inbox import InboxCoordinator
 from .coordinator.insights import InsightsCoordinator
@@ -45,6 +45,7 @@ class BalupiNasDeviceEntity[
     | InboxCoordinator
     | InsightsCoordinator
     | DeviceCoordinator
+    | SoftwareCoordinator
 ](CoordinatorEntity[CoordinatorT]):
     """An entity of the NAS device, named by its translation key."""
 
@@ -68,6 +69,7 @@ BalupiSnapshotEntity = BalupiNasDeviceEntity[SnapshotCoordinator]
 BalupiInboxEntity = BalupiNasDeviceEntity[InboxCoordinator]
 BalupiInsightEntity = BalupiNasDeviceEntity[InsightsCoordinator]
 BalupiDeviceEntity = BalupiNasDeviceEntity[DeviceCoordinator]
+BalupiSoftwareEntity = BalupiNasDeviceEntity[SoftwareCoordinator]
 
 
 class BalupiDnsEntity(CoordinatorEntity[DnsCoordinator]):

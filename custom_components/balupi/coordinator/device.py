@@ -1,4 +1,4 @@
-"""Live figures coordinator: CPU, memory, network and boot time of the awake NAS.
+"""The NAS as a device: its live figures and its software, read while it is awake.
 
 Only with an API key, and only whitelisted reads (``/api/system/info`` and the
 current network sample), which neither wake the NAS nor touch its disks: the
@@ -6,6 +6,12 @@ NAS answers them from memory. Each still counts toward BaluHost's idle
 detection, so a cycle is two requests every ``DEVICE_LIVE_INTERVAL`` seconds,
 and none at all unless the NAS is online. While it sleeps or is away, the last
 figures stay with the time they were measured, and they survive a restart.
+
+The software coordinator checks for a new BaluHost four times a day (one
+awake-only read, only while the NAS is online) and follows an update that
+BaluPi started. The update restarts the NAS's backend, which announces that
+with its going-offline and coming-online handshakes: an expected restart,
+never an unexpected death.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -24,16 +31,24 @@ from ..baluhost import (
     BaluHostAuthError,
     BaluHostClient,
     BaluHostError,
+    BaluHostPermissionError,
+    BaluHostUpdateRefusedError,
     MonitoringKind,
     NetworkReading,
     SystemInfo,
+    UpdateProgress,
+    UpdateStatus,
 )
 from ..const import (
     DEVICE_LIVE_INTERVAL,
     DEVICE_LIVE_REQUESTS,
     DEVICE_SAVE_DELAY,
     DOMAIN,
+    MAX_UPDATE_BLOCKERS,
+    MAX_UPDATE_REASON,
     UP_SINCE_TOLERANCE,
+    UPDATE_CHECK_INTERVAL,
+    UPDATE_PROGRESS_INTERVAL,
 )
 from ..nas_state import NasState, Transition
 from .nas import NasCoordinator
@@ -207,3 +222,151 @@ class DeviceCoordinator(DataUpdateCoordinator[LiveFigures | None]):
         self.config_entry.async_create_background_task(
             self.hass, self.async_request_refresh(), f"{self.name} on return"
         )
+
+
+# An update in one of these is over (done, or given up).
+UPDATE_OVER = frozenset(
+    {
+        UpdateStatus.COMPLETED,
+        UpdateStatus.FAILED,
+        UpdateStatus.ROLLED_BACK,
+        UpdateStatus.CANCELLED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NasSoftware:
+    """The BaluHost installed on the NAS and what it could update to.
+
+    ``latest`` is None when the key's user may not check, ``can_install``
+    False (only an admin may do either; what else blocks an update, the NAS
+    says when asked to start one). ``progress`` is the update BaluPi started,
+    while it runs.
+    """
+
+    installed: str
+    latest: str | None
+    release_notes: str | None
+    can_install: bool
+    progress: UpdateProgress | None = None
+
+
+def refusal_reasons(err: BaluHostUpdateRefusedError) -> str:
+    """Return the NAS's reasons for refusing an update, bounded for a message."""
+    reasons = "; ".join(err.blockers[:MAX_UPDATE_BLOCKERS]) or err.reason
+    if len(reasons) > MAX_UPDATE_REASON:
+        return reasons[: MAX_UPDATE_REASON - 1] + "…"
+    return reasons
+
+
+class SoftwareCoordinator(DataUpdateCoordinator[NasSoftware | None]):
+    """Check the NAS's software rarely; follow an update BaluPi started."""
+
+    config_entry: ConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        nas: NasCoordinator,
+        client: BaluHostClient,
+    ) -> None:
+        """Read through the NAS coordinator's client (the same key)."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} software",
+            update_interval=timedelta(seconds=UPDATE_CHECK_INTERVAL),
+            always_update=False,
+        )
+        self._nas = nas
+        self._client = client
+        # Learned from the first check: a plain user's key may not check.
+        self._admin: bool | None = None
+        self._update_id: int | None = None
+        self.data = None
+
+    async def _async_update_data(self) -> NasSoftware | None:
+        """Check or follow the update while the NAS is online; else keep."""
+        if self._nas.lifecycle.state is not NasState.ONLINE:
+            return self.data
+        try:
+            if self._update_id is not None and self.data is not None:
+                progress = await self._client.update_progress(self._update_id)
+                if progress is not None and progress.status not in UPDATE_OVER:
+                    return NasSoftware(
+                        self.data.installed,
+                        self.data.latest,
+                        self.data.release_notes,
+                        can_install=self.data.can_install,
+                        progress=progress,
+                    )
+                self._update_id = None
+                self.update_interval = timedelta(seconds=UPDATE_CHECK_INTERVAL)
+            return await self._async_check()
+        except BaluHostError as err:
+            if isinstance(err, BaluHostAuthError):
+                self._nas.report_read_error(err)
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="software_read_failed",
+                translation_placeholders={
+                    "name": self.config_entry.title,
+                    "error": err.reason,
+                },
+            ) from err
+
+    async def _async_check(self) -> NasSoftware:
+        """Ask whether a newer BaluHost is out; a plain user reads the version."""
+        if self._admin is not False:
+            try:
+                check = await self._client.update_check()
+            except BaluHostPermissionError:
+                self._admin = False
+            else:
+                self._admin = True
+                return NasSoftware(
+                    check.installed_version,
+                    check.latest_version or check.installed_version,
+                    check.release_notes,
+                    can_install=True,
+                )
+        version = await self._client.version()
+        return NasSoftware(version.version, None, None, can_install=False)
+
+    async def async_install(self) -> None:
+        """Start the update; its progress is then read until it is over."""
+        if self._nas.lifecycle.state is not NasState.ONLINE:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="not_possible_now",
+                translation_placeholders={
+                    "name": self.config_entry.title,
+                    "state": self._nas.lifecycle.state.value,
+                },
+            )
+        try:
+            self._update_id = await self._client.update_start()
+        except BaluHostUpdateRefusedError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="update_refused",
+                translation_placeholders={
+                    "name": self.config_entry.title,
+                    "reasons": refusal_reasons(err),
+                },
+            ) from err
+        except BaluHostError as err:
+            raise self._nas.action_error(err) from err
+        self.update_interval = timedelta(seconds=UPDATE_PROGRESS_INTERVAL)
+        await self.async_refresh()
+
+    @callback
+    def async_on_nas_transition(self, transition: Transition) -> None:
+        """Check once the NAS is first seen online (never while it is away)."""
+        if transition.to_state is NasState.ONLINE and self.data is None:
+            self.config_entry.async_create_background_task(
+                self.hass, self.async_request_refresh(), f"{self.name} on return"
+            )

@@ -339,6 +339,10 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
         """Take a failed read of another coordinator's (reauth for a rejected key)."""
         self._on_read_error(err)
 
+    def action_error(self, err: BaluHostError) -> HomeAssistantError:
+        """Say why the NAS refused another coordinator's action."""
+        return self._action_error(err)
+
     def _clock(self) -> float:
         """Return the monotonic time the sleep watch counts in."""
         return self.hass.loop.time()
