@@ -60,8 +60,14 @@ SECONDS_PER_MINUTE = 60.0
 
 
 def counted_per_minute() -> float:
-    """Return the requests a minute the live figures add to the NAS's count."""
-    return DEVICE_LIVE_REQUESTS * SECONDS_PER_MINUTE / DEVICE_LIVE_INTERVAL
+    """Return the requests a minute the live figures and the software check add.
+
+    A check is one request; only an update BaluPi started is followed faster.
+    """
+    return (
+        DEVICE_LIVE_REQUESTS * SECONDS_PER_MINUTE / DEVICE_LIVE_INTERVAL
+        + SECONDS_PER_MINUTE / UPDATE_CHECK_INTERVAL
+    )
 
 
 @dataclass(frozen=True, slots=True)
