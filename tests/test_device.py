@@ -8,7 +8,7 @@ NAS itself counts what BaluPi sends it with everything enabled.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 import time
 
 from freezegun.api import FrozenDateTimeFactory
@@ -66,6 +66,7 @@ LIVE = (
     "sensor.baluhost_up_since",
 )
 UPDATE = "update.baluhost_baluhost_software"
+BACKUP_RESULT = "sensor.baluhost_last_backup_run_result"
 # The dev backend's simulated update takes seconds.
 UPDATE_WAIT = 60.0
 # Simulated time for the count, and the real time it may take: the NAS counts
@@ -221,6 +222,41 @@ async def test_balupi_with_everything_enabled_stays_far_below_the_idle_threshold
     assert per_minute <= budget
     assert per_minute <= BALUHOST_IDLE_HTTP_THRESHOLD / 3
     assert hass.states.get(STATE).state == NasState.ONLINE
+
+
+async def test_backup_job_from_the_scheduler_while_awake(
+    hass: HomeAssistant, baluhost: BaluHostProcess, baluhost_admin: BaluHostAdmin
+) -> None:
+    entry = await setup(hass, baluhost, await user_key(baluhost_admin))
+    await wait_until(hass, lambda: hass.states.get(STATE).state == NasState.ONLINE)
+    jobs = entry.runtime_data.jobs
+    assert jobs is not None
+    await baluhost_admin.run_scheduler("backup")
+    await jobs.async_refresh()
+    await hass.async_block_till_done()
+    status, body = await baluhost_admin.request("GET", "/api/schedulers/")
+    assert status == 200, body
+    backup = next(job for job in body["schedulers"] if job["name"] == "backup")
+    result = hass.states.get(BACKUP_RESULT)
+    assert result.state == backup["last_status"] == "requested"
+    assert result.attributes["enabled"] is backup["is_enabled"]
+    last_run = hass.states.get("sensor.baluhost_last_backup_run").state
+    assert datetime.fromisoformat(last_run) == datetime.fromisoformat(
+        backup["last_run_at"]
+    ).replace(tzinfo=UTC, microsecond=0)
+
+    # Asleep: nothing is read, the last result stays.
+    status, body = await baluhost_admin.request("POST", "/api/system/sleep/soft")
+    assert status == 200, body
+    nas = entry.runtime_data.nas
+    nas.watch.read_now()
+    await nas.async_refresh()
+    assert hass.states.get(STATE).state == NasState.SLEEPING
+    await baluhost_admin.run_scheduler("backup")
+    await jobs.async_refresh()
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.baluhost_last_backup_run").state == last_run
+    assert await baluhost_admin.sleep_state() == "soft_sleep"
 
 
 async def install(hass: HomeAssistant) -> None:

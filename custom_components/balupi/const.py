@@ -189,3 +189,7 @@ UPDATE_PROGRESS_INTERVAL: Final = 5
 # The NAS's reasons for refusing an update, as shown: this many, this long.
 MAX_UPDATE_BLOCKERS: Final = 3
 MAX_UPDATE_REASON: Final = 300
+# The NAS's scheduled jobs (backup): hourly, only while it is online (one
+# awake-only read from its database).
+JOBS_INTERVAL: Final = 3600
+BACKUP_SCHEDULER: Final = "backup"

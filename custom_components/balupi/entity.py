@@ -15,7 +15,7 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator.device import DeviceCoordinator, SoftwareCoordinator
+from .coordinator.device import DeviceCoordinator, JobsCoordinator, SoftwareCoordinator
 from .coordinator.dns import DnsCoordinator
 from .coordinator.inbox import InboxCoordinator
 from .coordinator.insights import InsightsCoordinator
@@ -46,6 +46,7 @@ class BalupiNasDeviceEntity[
     | InsightsCoordinator
     | DeviceCoordinator
     | SoftwareCoordinator
+    | JobsCoordinator
 ](CoordinatorEntity[CoordinatorT]):
     """An entity of the NAS device, named by its translation key."""
 
@@ -70,6 +71,7 @@ BalupiInboxEntity = BalupiNasDeviceEntity[InboxCoordinator]
 BalupiInsightEntity = BalupiNasDeviceEntity[InsightsCoordinator]
 BalupiDeviceEntity = BalupiNasDeviceEntity[DeviceCoordinator]
 BalupiSoftwareEntity = BalupiNasDeviceEntity[SoftwareCoordinator]
+BalupiJobsEntity = BalupiNasDeviceEntity[JobsCoordinator]
 
 
 class BalupiDnsEntity(CoordinatorEntity[DnsCoordinator]):

@@ -35,10 +35,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .baluhost import SleepState, SleepStatus
+from .baluhost import SchedulerRunStatus, SleepState, SleepStatus
 from .const import ATTR_MEASURED_AT, CONF_ROLE, DOMAIN, ROLE_NAS
 from .coordinator import BalupiConfigEntry
-from .coordinator.device import LiveFigures
+from .coordinator.device import BackupJob, LiveFigures
 from .coordinator.dns import DnsShown, DnsStatus
 from .coordinator.inbox import InboxCoordinator
 from .coordinator.insights import Insights, InsightsCoordinator
@@ -50,6 +50,7 @@ from .entity import (
     BalupiDnsEntity,
     BalupiInboxEntity,
     BalupiInsightEntity,
+    BalupiJobsEntity,
     BalupiNasEntity,
     BalupiPlugEntity,
     BalupiSnapshotEntity,
@@ -206,6 +207,37 @@ LIVE_SENSORS: tuple[LiveSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda figures: figures.up_since,
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSensorEntityDescription(SensorEntityDescription):
+    """A figure of the NAS's backup scheduler."""
+
+    value_fn: Callable[[BackupJob], StateType | datetime]
+
+
+# With an API key: the backup scheduler, read hourly while the NAS is awake.
+JOB_SENSORS: tuple[JobSensorEntityDescription, ...] = (
+    JobSensorEntityDescription(
+        key="backup_job_result",
+        translation_key="backup_job_result",
+        device_class=SensorDeviceClass.ENUM,
+        options=[status.value for status in SchedulerRunStatus],
+        value_fn=lambda job: None if job.last_status is None else job.last_status,
+    ),
+    JobSensorEntityDescription(
+        key="backup_job_last_run",
+        translation_key="backup_job_last_run",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda job: job.last_run,
+    ),
+    JobSensorEntityDescription(
+        key="backup_job_next_run",
+        translation_key="backup_job_next_run",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda job: job.next_run,
     ),
 )
 
@@ -536,6 +568,8 @@ async def async_setup_entry(
         async_add_entities(
             LiveSensor(device, description) for description in LIVE_SENSORS
         )
+    if (jobs := entry.runtime_data.jobs) is not None:
+        async_add_entities(JobSensor(jobs, description) for description in JOB_SENSORS)
     async_add_entities(
         SnapshotSensor(snapshots, description) for description in SNAPSHOT_SENSORS
     )
@@ -703,6 +737,30 @@ class LiveSensor(BalupiDeviceEntity, SensorEntity):
         if (figures := self.coordinator.data) is None:
             return None
         return {ATTR_MEASURED_AT: figures.measured_at.isoformat()}
+
+
+class JobSensor(BalupiJobsEntity, SensorEntity):
+    """One figure of the backup scheduler (kept while the NAS sleeps)."""
+
+    entity_description: JobSensorEntityDescription
+    # The NAS's own words, up to 2000 characters.
+    _unrecorded_attributes = frozenset({"error"})
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """Return the figure; unknown while the NAS has no backup scheduler."""
+        if (job := self.coordinator.data) is None:
+            return None
+        return self.entity_description.value_fn(job)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Add why the last run failed (as the NAS says, cut short)."""
+        if (job := self.coordinator.data) is None or (
+            self.entity_description.key != "backup_job_result"
+        ):
+            return None
+        return {"error": job.last_error, "enabled": job.enabled}
 
 
 class SnapshotSensor(BalupiSnapshotEntity, SensorEntity):

@@ -15,7 +15,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from ..const import DOMAIN
 from ..handshake import ReplayGuard
-from .device import DeviceCoordinator, SoftwareCoordinator
+from .device import DeviceCoordinator, JobsCoordinator, SoftwareCoordinator
 from .dns import DnsCoordinator
 from .inbox import InboxCoordinator
 from .insights import InsightsCoordinator
@@ -39,6 +39,7 @@ class BalupiData:
     # The awake NAS's live figures; only with an API key.
     device: DeviceCoordinator | None = None
     software: SoftwareCoordinator | None = None
+    jobs: JobsCoordinator | None = None
     # Plug coordinators by subentry id.
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     # Two handshake calls at once are handled one after the other.

@@ -11,7 +11,8 @@ The software coordinator checks for a new BaluHost four times a day (one
 awake-only read, only while the NAS is online) and follows an update that
 BaluPi started. The update restarts the NAS's backend, which announces that
 with its going-offline and coming-online handshakes: an expected restart,
-never an unexpected death.
+never an unexpected death. The jobs coordinator reads the backup scheduler's
+last and next run hourly (one awake-only read from the NAS's database).
 """
 
 from __future__ import annotations
@@ -35,15 +36,18 @@ from ..baluhost import (
     BaluHostUpdateRefusedError,
     MonitoringKind,
     NetworkReading,
+    SchedulerRunStatus,
     SystemInfo,
     UpdateProgress,
     UpdateStatus,
 )
 from ..const import (
+    BACKUP_SCHEDULER,
     DEVICE_LIVE_INTERVAL,
     DEVICE_LIVE_REQUESTS,
     DEVICE_SAVE_DELAY,
     DOMAIN,
+    JOBS_INTERVAL,
     MAX_UPDATE_BLOCKERS,
     MAX_UPDATE_REASON,
     UP_SINCE_TOLERANCE,
@@ -60,13 +64,15 @@ SECONDS_PER_MINUTE = 60.0
 
 
 def counted_per_minute() -> float:
-    """Return the requests a minute the live figures and the software check add.
+    """Return the requests a minute the live figures, software and jobs add.
 
-    A check is one request; only an update BaluPi started is followed faster.
+    A software or jobs read is one request; only an update BaluPi started is
+    followed faster.
     """
     return (
         DEVICE_LIVE_REQUESTS * SECONDS_PER_MINUTE / DEVICE_LIVE_INTERVAL
         + SECONDS_PER_MINUTE / UPDATE_CHECK_INTERVAL
+        + SECONDS_PER_MINUTE / JOBS_INTERVAL
     )
 
 
@@ -153,8 +159,12 @@ def live_figures(
     )
 
 
-class DeviceCoordinator(DataUpdateCoordinator[LiveFigures | None]):
-    """Read the NAS's live figures while it is online; keep the last ones else."""
+class AwakeReadCoordinator[DataT](DataUpdateCoordinator[DataT | None]):
+    """Read the NAS only while it is online; keep the last data otherwise.
+
+    A read that fails makes the entities unavailable until the next one; the
+    NAS's rejection of the key starts reauthentication.
+    """
 
     config_entry: ConfigEntry
 
@@ -164,20 +174,80 @@ class DeviceCoordinator(DataUpdateCoordinator[LiveFigures | None]):
         entry: ConfigEntry,
         nas: NasCoordinator,
         client: BaluHostClient,
+        *,
+        name: str,
+        interval: float,
     ) -> None:
         """Read through the NAS coordinator's client (the same key)."""
         super().__init__(
             hass,
             _LOGGER,
             config_entry=entry,
-            name=f"{DOMAIN} live figures",
-            update_interval=timedelta(seconds=DEVICE_LIVE_INTERVAL),
+            name=f"{DOMAIN} {name}",
+            update_interval=timedelta(seconds=interval),
             always_update=False,
         )
         self._nas = nas
         self._client = client
-        self._store = entry_store(hass, entry.entry_id, STORE_DEVICE)
         self.data = None
+
+    async def _async_update_data(self) -> DataT | None:
+        """Read while the NAS is online; else keep what was read."""
+        if self._nas.lifecycle.state is not NasState.ONLINE:
+            return self.data
+        try:
+            return await self._async_read()
+        except BaluHostError as err:
+            if isinstance(err, BaluHostAuthError):
+                self._nas.report_read_error(err)
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="nas_read_failed",
+                # The message names the request; the NAS's words in it are cut
+                # to one short line.
+                translation_placeholders={
+                    "name": self.config_entry.title,
+                    "error": str(err),
+                },
+            ) from err
+
+    async def _async_read(self) -> DataT:
+        """Read the NAS once (it is online)."""
+        raise NotImplementedError
+
+    def _stale(self) -> bool:
+        """Return whether the NAS's return calls for a read now."""
+        return self.data is None
+
+    @callback
+    def async_on_nas_transition(self, transition: Transition) -> None:
+        """Read at once when the NAS is back online, if what is shown is stale."""
+        if transition.to_state is NasState.ONLINE and self._stale():
+            self.config_entry.async_create_background_task(
+                self.hass, self.async_request_refresh(), f"{self.name} on return"
+            )
+
+
+class DeviceCoordinator(AwakeReadCoordinator[LiveFigures]):
+    """Read the NAS's live figures while it is online; keep the last ones else."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        nas: NasCoordinator,
+        client: BaluHostClient,
+    ) -> None:
+        """Read every DEVICE_LIVE_INTERVAL seconds; restore with async_load."""
+        super().__init__(
+            hass,
+            entry,
+            nas,
+            client,
+            name="live figures",
+            interval=DEVICE_LIVE_INTERVAL,
+        )
+        self._store = entry_store(hass, entry.entry_id, STORE_DEVICE)
 
     async def async_load(self) -> None:
         """Restore the figures measured before the last restart."""
@@ -194,40 +264,19 @@ class DeviceCoordinator(DataUpdateCoordinator[LiveFigures | None]):
         if (figures := self.data) is not None:
             await self._store.async_save(figures.as_dict())
 
-    async def _async_update_data(self) -> LiveFigures | None:
-        """Read one cycle while the NAS is online; else keep what was read."""
-        if self._nas.lifecycle.state is not NasState.ONLINE:
-            return self.data
-        try:
-            info = await self._client.system_info()
-            network = await self._client.monitoring_current(MonitoringKind.NETWORK)
-        except BaluHostError as err:
-            if isinstance(err, BaluHostAuthError):
-                self._nas.report_read_error(err)
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="live_read_failed",
-                translation_placeholders={
-                    "name": self.config_entry.title,
-                    "error": err.reason,
-                },
-            ) from err
+    async def _async_read(self) -> LiveFigures:
+        """Read one cycle: the system overview and the network sample."""
+        info = await self._client.system_info()
+        network = await self._client.monitoring_current(MonitoringKind.NETWORK)
         figures = live_figures(info, network, dt_util.utcnow(), self.data)
         self._store.async_delay_save(figures.as_dict, DEVICE_SAVE_DELAY)
         return figures
 
-    @callback
-    def async_on_nas_transition(self, transition: Transition) -> None:
-        """Read at once when the NAS is back, unless the figures are fresh."""
-        if transition.to_state is not NasState.ONLINE:
-            return
-        if (figures := self.data) is not None and (
+    def _stale(self) -> bool:
+        """Return whether the figures are older than a cycle."""
+        return (figures := self.data) is None or (
             dt_util.utcnow() - figures.measured_at
-        ).total_seconds() < DEVICE_LIVE_INTERVAL:
-            return
-        self.config_entry.async_create_background_task(
-            self.hass, self.async_request_refresh(), f"{self.name} on return"
-        )
+        ).total_seconds() >= DEVICE_LIVE_INTERVAL
 
 
 # An update in one of these is over (done, or given up).
@@ -266,10 +315,8 @@ def refusal_reasons(err: BaluHostUpdateRefusedError) -> str:
     return reasons
 
 
-class SoftwareCoordinator(DataUpdateCoordinator[NasSoftware | None]):
+class SoftwareCoordinator(AwakeReadCoordinator[NasSoftware]):
     """Check the NAS's software rarely; follow an update BaluPi started."""
-
-    config_entry: ConfigEntry
 
     def __init__(
         self,
@@ -278,51 +325,29 @@ class SoftwareCoordinator(DataUpdateCoordinator[NasSoftware | None]):
         nas: NasCoordinator,
         client: BaluHostClient,
     ) -> None:
-        """Read through the NAS coordinator's client (the same key)."""
+        """Check every UPDATE_CHECK_INTERVAL seconds."""
         super().__init__(
-            hass,
-            _LOGGER,
-            config_entry=entry,
-            name=f"{DOMAIN} software",
-            update_interval=timedelta(seconds=UPDATE_CHECK_INTERVAL),
-            always_update=False,
+            hass, entry, nas, client, name="software", interval=UPDATE_CHECK_INTERVAL
         )
-        self._nas = nas
-        self._client = client
         # Learned from the first check: a plain user's key may not check.
         self._admin: bool | None = None
         self._update_id: int | None = None
-        self.data = None
 
-    async def _async_update_data(self) -> NasSoftware | None:
-        """Check or follow the update while the NAS is online; else keep."""
-        if self._nas.lifecycle.state is not NasState.ONLINE:
-            return self.data
-        try:
-            if self._update_id is not None and self.data is not None:
-                progress = await self._client.update_progress(self._update_id)
-                if progress is not None and progress.status not in UPDATE_OVER:
-                    return NasSoftware(
-                        self.data.installed,
-                        self.data.latest,
-                        self.data.release_notes,
-                        can_install=self.data.can_install,
-                        progress=progress,
-                    )
-                self._update_id = None
-                self.update_interval = timedelta(seconds=UPDATE_CHECK_INTERVAL)
-            return await self._async_check()
-        except BaluHostError as err:
-            if isinstance(err, BaluHostAuthError):
-                self._nas.report_read_error(err)
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="software_read_failed",
-                translation_placeholders={
-                    "name": self.config_entry.title,
-                    "error": err.reason,
-                },
-            ) from err
+    async def _async_read(self) -> NasSoftware:
+        """Follow the update BaluPi started; once it is over, check."""
+        if self._update_id is not None and self.data is not None:
+            progress = await self._client.update_progress(self._update_id)
+            if progress is not None and progress.status not in UPDATE_OVER:
+                return NasSoftware(
+                    self.data.installed,
+                    self.data.latest,
+                    self.data.release_notes,
+                    can_install=self.data.can_install,
+                    progress=progress,
+                )
+            self._update_id = None
+            self.update_interval = timedelta(seconds=UPDATE_CHECK_INTERVAL)
+        return await self._async_check()
 
     async def _async_check(self) -> NasSoftware:
         """Ask whether a newer BaluHost is out; a plain user reads the version."""
@@ -369,10 +394,43 @@ class SoftwareCoordinator(DataUpdateCoordinator[NasSoftware | None]):
         self.update_interval = timedelta(seconds=UPDATE_PROGRESS_INTERVAL)
         await self.async_refresh()
 
-    @callback
-    def async_on_nas_transition(self, transition: Transition) -> None:
-        """Check once the NAS is first seen online (never while it is away)."""
-        if transition.to_state is NasState.ONLINE and self.data is None:
-            self.config_entry.async_create_background_task(
-                self.hass, self.async_request_refresh(), f"{self.name} on return"
-            )
+
+@dataclass(frozen=True, slots=True)
+class BackupJob:
+    """The NAS's backup scheduler: how its last run went, when the next is."""
+
+    enabled: bool
+    last_run: datetime | None
+    next_run: datetime | None
+    last_status: SchedulerRunStatus | None
+    last_error: str | None
+
+
+class JobsCoordinator(AwakeReadCoordinator[BackupJob | None]):
+    """Read the NAS's scheduled jobs hourly while it is online.
+
+    None: the NAS has no backup scheduler.
+    """
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        nas: NasCoordinator,
+        client: BaluHostClient,
+    ) -> None:
+        """Read every JOBS_INTERVAL seconds."""
+        super().__init__(hass, entry, nas, client, name="jobs", interval=JOBS_INTERVAL)
+
+    async def _async_read(self) -> BackupJob | None:
+        """Read the schedulers; keep the backup one."""
+        for job in await self._client.schedulers():
+            if job.name == BACKUP_SCHEDULER:
+                return BackupJob(
+                    job.is_enabled,
+                    job.last_run_at,
+                    job.next_run_at,
+                    job.last_status,
+                    job.last_error,
+                )
+        return None
