@@ -8,9 +8,11 @@ NAS itself counts what BaluPi sends it with everything enabled.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime
 import time
 
+import aiohttp
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -18,17 +20,25 @@ from pytest_homeassistant_custom_component.common import (
     async_capture_events,
 )
 
+from custom_components.balupi import device_trigger
 from custom_components.balupi.const import (
     ATTR_MEASURED_AT,
     BALUHOST_IDLE_HTTP_THRESHOLD,
     CONF_API_KEY,
     DOMAIN,
+    EVENT_NAS_EVENT,
     EVENT_NAS_STATE_CHANGED,
+    ISSUE_NAS_RAID_DEGRADED,
     SLEEP_SCHEDULE_INTERVAL,
     SLEEP_STATUS_INTERVAL,
     SUSPEND_GRACE,
 )
 from custom_components.balupi.coordinator.device import counted_per_minute
+from custom_components.balupi.device_trigger import (
+    NAS_EVENT_TRIGGERS,
+    TRIGGER_MATCHES,
+    TRIGGER_RAID_PROBLEM,
+)
 from custom_components.balupi.nas_state import NasState
 from custom_components.balupi.sleep_watch import SleepTiming
 from homeassistant.components.update import (
@@ -42,6 +52,7 @@ from homeassistant.components.update import (
 from homeassistant.const import ATTR_ENTITY_ID, ATTR_SUPPORTED_FEATURES, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .baluhost import (  # noqa: F401 - fixtures are found by pytest, not used
@@ -49,6 +60,7 @@ from .baluhost import (  # noqa: F401 - fixtures are found by pytest, not used
     BaluHostAdmin,
     BaluHostProcess,
     baluhost_admin_fixture,
+    baluhost_factory_fixture,
     baluhost_fixture,
 )
 from .conftest import MAC, advance, entry_data, settle, setup_entry
@@ -73,6 +85,14 @@ UPDATE_WAIT = 60.0
 # the requests of the last 60 real seconds.
 SIMULATED_MINUTES = 10
 REAL_LIMIT = 50.0
+
+
+@pytest.fixture
+async def aiohttp_session(
+    socket_enabled: None,
+) -> AsyncGenerator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 async def user_key(admin: BaluHostAdmin) -> str:
@@ -259,6 +279,60 @@ async def test_backup_job_from_the_scheduler_while_awake(
     assert await baluhost_admin.sleep_state() == "soft_sleep"
 
 
+async def test_nas_events_fired_and_repairs_raised_until_the_nas_says_over(
+    hass: HomeAssistant,
+    issue_registry: ir.IssueRegistry,
+    baluhost: BaluHostProcess,
+    baluhost_admin: BaluHostAdmin,
+) -> None:
+    # A plain user sees the system notifications the admin routed to it.
+    user_id = await baluhost_admin.create_user()
+    await baluhost_admin.route_notifications(user_id, "raid", "backup")
+    _, key = await baluhost_admin.create_api_key(user_id)
+    entry = await setup(hass, baluhost, key)
+    await wait_until(hass, lambda: hass.states.get(STATE).state == NasState.ONLINE)
+    events = entry.runtime_data.events
+    assert events is not None
+    fired = async_capture_events(hass, EVENT_NAS_EVENT)
+    issue_id = f"{ISSUE_NAS_RAID_DEGRADED}_{entry.entry_id}"
+
+    await baluhost_admin.raid("degrade", device="sdb1")
+    await events.async_refresh()
+    await hass.async_block_till_done()
+    assert [event.data["type"] for event in fired] == ["raid.degraded"]
+    assert fired[0].data["severity"] in ("warning", "critical")
+    assert fired[0].data["config_entry_id"] == entry.entry_id
+    # The NAS device offers triggers for them, and this one matches.
+    nas_device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, MAC)})
+    assert nas_device is not None
+    offered = await device_trigger.async_get_triggers(hass, nas_device.id)
+    assert {trigger["type"] for trigger in offered} >= NAS_EVENT_TRIGGERS
+    assert any(
+        all(fired[0].data.get(key) == value for key, value in match.items())
+        for match in TRIGGER_MATCHES[TRIGGER_RAID_PROBLEM]
+    )
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["message"].startswith("`")
+
+    # Listed again (the NAS stamps to the second): nothing is fired twice.
+    await events.async_refresh()
+    await baluhost_admin.raid("finalize")
+    await baluhost_admin.create_backup()
+    await events.async_refresh()
+    await hass.async_block_till_done()
+    kinds = [event.data["type"] for event in fired]
+    assert kinds[0] == "raid.degraded"
+    assert set(kinds) == {"raid.degraded", "raid.rebuilt", "backup.completed"}
+    assert kinds.index("raid.rebuilt") < kinds.index("backup.completed")
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    # And once more: all of it seen already.
+    await events.async_refresh()
+    await hass.async_block_till_done()
+    assert len(fired) == len(kinds)
+    assert int(hass.states.get("sensor.baluhost_unread_notifications").state) >= 3
+
+
 async def install(hass: HomeAssistant) -> None:
     await hass.services.async_call(
         UPDATE_DOMAIN, SERVICE_INSTALL, {ATTR_ENTITY_ID: UPDATE}, blocking=True
@@ -266,12 +340,16 @@ async def install(hass: HomeAssistant) -> None:
 
 
 async def test_software_update_followed_and_a_refusal_explained(
-    hass: HomeAssistant, baluhost: BaluHostProcess, baluhost_admin: BaluHostAdmin
+    hass: HomeAssistant,
+    baluhost_factory: Callable[..., Awaitable[BaluHostProcess]],
+    aiohttp_session: aiohttp.ClientSession,
 ) -> None:
-    # Last in the module: it leaves the module's NAS updating. BaluHost 1.38's
+    # A NAS of its own: the update stays running on it. BaluHost 1.38's
     # dev backend never finishes an update (it fails on its own SQLite times
     # at the end and stays in its post-restart check), so the run is followed
     # to that point, and the update it leaves running blocks the next one.
+    baluhost = await baluhost_factory()
+    baluhost_admin = BaluHostAdmin(aiohttp_session, baluhost)
     events = async_capture_events(hass, EVENT_NAS_STATE_CHANGED)
     entry = await setup(hass, baluhost, baluhost.apikey)
     await wait_until(hass, lambda: hass.states.get(STATE).state == NasState.ONLINE)

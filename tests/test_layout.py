@@ -23,6 +23,7 @@ PURE = (
     "handshake",
     "heartbeat",
     "insights",
+    "nas_events",
     "nas_state",
     "payload",
     "pihole",

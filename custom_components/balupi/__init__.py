@@ -28,7 +28,12 @@ from .const import (
     SUBENTRY_PLUG,
 )
 from .coordinator import BalupiConfigEntry, BalupiData
-from .coordinator.device import DeviceCoordinator, JobsCoordinator, SoftwareCoordinator
+from .coordinator.device import (
+    DeviceCoordinator,
+    EventsCoordinator,
+    JobsCoordinator,
+    SoftwareCoordinator,
+)
 from .coordinator.dns import DnsCoordinator, async_remove_dns, pihole_subentry
 from .coordinator.inbox import InboxCoordinator, async_remove_inbox, inbox_settings
 from .coordinator.insights import InsightsCoordinator
@@ -158,12 +163,14 @@ async def _async_setup_device(
     runtime.device = device
     runtime.software = SoftwareCoordinator(hass, entry, nas, nas.client)
     runtime.jobs = JobsCoordinator(hass, entry, nas, nas.client)
+    runtime.events = EventsCoordinator(hass, entry, nas, nas.client)
     coordinators: list[DataUpdateCoordinator[Any]] = [
         device,
         runtime.software,
         runtime.jobs,
+        runtime.events,
     ]
-    for coordinator in (device, runtime.software, runtime.jobs):
+    for coordinator in (device, runtime.software, runtime.jobs, runtime.events):
         entry.async_on_unload(
             nas.async_add_transition_listener(coordinator.async_on_nas_transition)
         )

@@ -193,3 +193,14 @@ MAX_UPDATE_REASON: Final = 300
 # awake-only read from its database).
 JOBS_INTERVAL: Final = 3600
 BACKUP_SCHEDULER: Final = "backup"
+# The NAS's notifications: listed every 10 minutes while it is online (one
+# awake-only read of those changed since the last one); each new one fires this
+# event, and the ones that need a person raise a repair issue until the NAS
+# says they are over.
+EVENTS_INTERVAL: Final = 600
+EVENT_NAS_EVENT: Final = "balupi_nas_event"
+ISSUE_NAS_RAID_DEGRADED: Final = "nas_raid_degraded"
+ISSUE_NAS_DISK_FAILING: Final = "nas_disk_failing"
+ISSUE_NAS_BACKUP_FAILED: Final = "nas_backup_failed"
+# Event messages and repair texts are cut to this many characters.
+MAX_EVENT_MESSAGE: Final = 500

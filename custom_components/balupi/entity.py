@@ -15,7 +15,12 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator.device import DeviceCoordinator, JobsCoordinator, SoftwareCoordinator
+from .coordinator.device import (
+    DeviceCoordinator,
+    EventsCoordinator,
+    JobsCoordinator,
+    SoftwareCoordinator,
+)
 from .coordinator.dns import DnsCoordinator
 from .coordinator.inbox import InboxCoordinator
 from .coordinator.insights import InsightsCoordinator
@@ -47,6 +52,7 @@ class BalupiNasDeviceEntity[
     | DeviceCoordinator
     | SoftwareCoordinator
     | JobsCoordinator
+    | EventsCoordinator
 ](CoordinatorEntity[CoordinatorT]):
     """An entity of the NAS device, named by its translation key."""
 
@@ -72,6 +78,7 @@ BalupiInsightEntity = BalupiNasDeviceEntity[InsightsCoordinator]
 BalupiDeviceEntity = BalupiNasDeviceEntity[DeviceCoordinator]
 BalupiSoftwareEntity = BalupiNasDeviceEntity[SoftwareCoordinator]
 BalupiJobsEntity = BalupiNasDeviceEntity[JobsCoordinator]
+BalupiEventsEntity = BalupiNasDeviceEntity[EventsCoordinator]
 
 
 class BalupiDnsEntity(CoordinatorEntity[DnsCoordinator]):

@@ -48,6 +48,7 @@ from .coordinator.snapshot import SnapshotCoordinator
 from .entity import (
     BalupiDeviceEntity,
     BalupiDnsEntity,
+    BalupiEventsEntity,
     BalupiInboxEntity,
     BalupiInsightEntity,
     BalupiJobsEntity,
@@ -570,6 +571,8 @@ async def async_setup_entry(
         )
     if (jobs := entry.runtime_data.jobs) is not None:
         async_add_entities(JobSensor(jobs, description) for description in JOB_SENSORS)
+    if (events := entry.runtime_data.events) is not None:
+        async_add_entities([UnreadSensor(events, UNREAD)])
     async_add_entities(
         SnapshotSensor(snapshots, description) for description in SNAPSHOT_SENSORS
     )
@@ -737,6 +740,22 @@ class LiveSensor(BalupiDeviceEntity, SensorEntity):
         if (figures := self.coordinator.data) is None:
             return None
         return {ATTR_MEASURED_AT: figures.measured_at.isoformat()}
+
+
+UNREAD = SensorEntityDescription(
+    key="unread_notifications",
+    translation_key="unread_notifications",
+    state_class=SensorStateClass.MEASUREMENT,
+)
+
+
+class UnreadSensor(BalupiEventsEntity, SensorEntity):
+    """How many of the NAS's notifications are unread (as of the last listing)."""
+
+    @property
+    def native_value(self) -> int | None:
+        """Return the count; unknown before the first listing."""
+        return self.coordinator.data
 
 
 class JobSensor(BalupiJobsEntity, SensorEntity):

@@ -15,7 +15,12 @@ from homeassistant.util.hass_dict import HassKey
 
 from ..const import DOMAIN
 from ..handshake import ReplayGuard
-from .device import DeviceCoordinator, JobsCoordinator, SoftwareCoordinator
+from .device import (
+    DeviceCoordinator,
+    EventsCoordinator,
+    JobsCoordinator,
+    SoftwareCoordinator,
+)
 from .dns import DnsCoordinator
 from .inbox import InboxCoordinator
 from .insights import InsightsCoordinator
@@ -40,6 +45,7 @@ class BalupiData:
     device: DeviceCoordinator | None = None
     software: SoftwareCoordinator | None = None
     jobs: JobsCoordinator | None = None
+    events: EventsCoordinator | None = None
     # Plug coordinators by subentry id.
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     # Two handshake calls at once are handled one after the other.

@@ -47,13 +47,18 @@ from ..const import (
     DEVICE_LIVE_REQUESTS,
     DEVICE_SAVE_DELAY,
     DOMAIN,
+    EVENT_NAS_EVENT,
+    EVENTS_INTERVAL,
     JOBS_INTERVAL,
+    MAX_EVENT_MESSAGE,
     MAX_UPDATE_BLOCKERS,
     MAX_UPDATE_REASON,
     UP_SINCE_TOLERANCE,
     UPDATE_CHECK_INTERVAL,
     UPDATE_PROGRESS_INTERVAL,
 )
+from ..issues import async_set_issue, quoted
+from ..nas_events import EventFeed, event_type
 from ..nas_state import NasState, Transition
 from .nas import NasCoordinator
 from .store import STORE_DEVICE, entry_store
@@ -73,6 +78,7 @@ def counted_per_minute() -> float:
         DEVICE_LIVE_REQUESTS * SECONDS_PER_MINUTE / DEVICE_LIVE_INTERVAL
         + SECONDS_PER_MINUTE / UPDATE_CHECK_INTERVAL
         + SECONDS_PER_MINUTE / JOBS_INTERVAL
+        + SECONDS_PER_MINUTE / EVENTS_INTERVAL
     )
 
 
@@ -434,3 +440,55 @@ class JobsCoordinator(AwakeReadCoordinator[BackupJob | None]):
                     job.last_error,
                 )
         return None
+
+
+def _cut(text: str) -> str:
+    return (
+        text if len(text) <= MAX_EVENT_MESSAGE else text[: MAX_EVENT_MESSAGE - 1] + "…"
+    )
+
+
+class EventsCoordinator(AwakeReadCoordinator[int]):
+    """List the NAS's new notifications while it is online; fire them as events.
+
+    The data is how many of the key's user's notifications are unread.
+    Notifications from before setup are not fired again.
+    """
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        nas: NasCoordinator,
+        client: BaluHostClient,
+    ) -> None:
+        """List every EVENTS_INTERVAL seconds, starting from now."""
+        super().__init__(
+            hass, entry, nas, client, name="events", interval=EVENTS_INTERVAL
+        )
+        self.feed = EventFeed(dt_util.utcnow())
+
+    async def _async_read(self) -> int:
+        """List what changed since the last listing; fire the new ones."""
+        listing = await self._client.notifications(updated_after=self.feed.cursor)
+        new = self.feed.take(listing.notifications)
+        for item in new:
+            self.hass.bus.async_fire(
+                EVENT_NAS_EVENT,
+                {
+                    "config_entry_id": self.config_entry.entry_id,
+                    "type": _cut(event_type(item)),
+                    "severity": item.notification_type.value,
+                    "priority": item.priority,
+                    "title": _cut(item.title),
+                    "message": _cut(item.message),
+                },
+            )
+        for change in self.feed.issue_changes(new, listing.notifications):
+            async_set_issue(
+                self.hass,
+                self.config_entry,
+                change.issue,
+                {"message": quoted(_cut(change.message))} if change.active else None,
+            )
+        return listing.unread_count
