@@ -303,7 +303,9 @@ async def test_nas_events_fired_and_repairs_raised_until_the_nas_says_over(
     assert fired[0].data["severity"] in ("warning", "critical")
     assert fired[0].data["config_entry_id"] == entry.entry_id
     # The NAS device offers triggers for them, and this one matches.
-    nas_device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, MAC)})
+    nas_device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, MAC), entry.entry_id
+    )
     assert nas_device is not None
     offered = await device_trigger.async_get_triggers(hass, nas_device.id)
     assert {trigger["type"] for trigger in offered} >= NAS_EVENT_TRIGGERS
