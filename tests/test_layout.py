@@ -19,9 +19,11 @@ PACKAGE = Path(__file__).parent.parent / "custom_components" / "balupi"
 # tested on their own.
 PURE = (
     "baluhost",
+    "discovery",
     "handshake",
     "heartbeat",
     "insights",
+    "nas_events",
     "nas_state",
     "payload",
     "pihole",

@@ -28,6 +28,12 @@ from .const import (
     SUBENTRY_PLUG,
 )
 from .coordinator import BalupiConfigEntry, BalupiData
+from .coordinator.device import (
+    DeviceCoordinator,
+    EventsCoordinator,
+    JobsCoordinator,
+    SoftwareCoordinator,
+)
 from .coordinator.dns import DnsCoordinator, async_remove_dns, pihole_subentry
 from .coordinator.inbox import InboxCoordinator, async_remove_inbox, inbox_settings
 from .coordinator.insights import InsightsCoordinator
@@ -47,7 +53,13 @@ if TYPE_CHECKING:
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR, Platform.SWITCH]
+PLATFORMS = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.SENSOR,
+    Platform.SWITCH,
+    Platform.UPDATE,
+]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -84,6 +96,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
         nas.async_add_transition_listener(insights.async_on_nas_transition)
     )
     polled: list[DataUpdateCoordinator[Any]] = [nas]
+    polled.extend(await _async_setup_device(hass, entry))
     if (pihole := pihole_subentry(entry)) is not None:
         client = PiholeClient(
             async_get_clientsession(hass, verify_ssl=pihole.data[CONF_VERIFY_SSL]),
@@ -134,6 +147,34 @@ async def async_setup_entry(hass: HomeAssistant, entry: BalupiConfigEntry) -> bo
             f"{polled_coordinator.name} first refresh",
         )
     return True
+
+
+async def _async_setup_device(
+    hass: HomeAssistant, entry: BalupiConfigEntry
+) -> list[DataUpdateCoordinator[Any]]:
+    """Prepare what is read from the awake NAS with the API key; none without."""
+    nas = entry.runtime_data.nas
+    if nas.client is None:
+        return []
+    runtime = entry.runtime_data
+    device = DeviceCoordinator(hass, entry, nas, nas.client)
+    await device.async_load()
+    entry.async_on_unload(device.async_save)
+    runtime.device = device
+    runtime.software = SoftwareCoordinator(hass, entry, nas, nas.client)
+    runtime.jobs = JobsCoordinator(hass, entry, nas, nas.client)
+    runtime.events = EventsCoordinator(hass, entry, nas, nas.client)
+    coordinators: list[DataUpdateCoordinator[Any]] = [
+        device,
+        runtime.software,
+        runtime.jobs,
+        runtime.events,
+    ]
+    for coordinator in (device, runtime.software, runtime.jobs, runtime.events):
+        entry.async_on_unload(
+            nas.async_add_transition_listener(coordinator.async_on_nas_transition)
+        )
+    return coordinators
 
 
 async def _async_setup_plugs(hass: HomeAssistant, entry: BalupiConfigEntry) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, override
 
 import probatio
@@ -50,13 +51,16 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
     TimeSelector,
 )
+from homeassistant.helpers.service_info.dhcp import DhcpServiceInfo
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
-from .baluhost import BaluHostClient, KeyCheck
+from .baluhost import BaluHostClient, KeyCheck, async_tcp_probe
 from .const import (
     CONF_API_KEY,
     CONF_BASELINE_WATTS,
     CONF_BOOT_TIMEOUT,
     CONF_CONNECTION,
+    CONF_ENTRY,
     CONF_FAILURE_THRESHOLD,
     CONF_FAST_INTERVAL,
     CONF_HOST_KEY,
@@ -104,6 +108,7 @@ from .const import (
     ENTRY_MINOR_VERSION,
     ENTRY_VERSION,
     HEALTH_TIMEOUT,
+    NEIGHBOUR_TABLE,
     REAUTH,
     REAUTH_API_KEY,
     REAUTH_PLUG,
@@ -115,7 +120,14 @@ from .const import (
 )
 from .coordinator.dns import async_test_pihole, pihole_subentry
 from .coordinator.inbox import inbox_folder_error, inbox_settings
-from .coordinator.nas import Liveness, async_probe
+from .coordinator.nas import Liveness, async_probe, probe_address
+from .discovery import (
+    MAX_NEIGHBOUR_TABLE,
+    Announcement,
+    moved_url,
+    neighbour_mac,
+    parse_announcement,
+)
 from .transfer import FlushError
 from .validation import (
     hostname_error,
@@ -254,15 +266,53 @@ async def async_key_errors(hass: HomeAssistant, data: dict[str, Any]) -> dict[st
             return {}
 
 
+def _read_neighbour_table() -> str:
+    """Read the kernel's neighbour table; empty where there is none."""
+    try:
+        with Path(NEIGHBOUR_TABLE).open(encoding="ascii", errors="replace") as table:
+            return table.read(MAX_NEIGHBOUR_TABLE)
+    except OSError:
+        return ""
+
+
+async def _async_neighbour_mac(
+    hass: HomeAssistant, announcement: Announcement
+) -> str | None:
+    """Return the announced NAS's MAC as the Pi's kernel knows it.
+
+    BaluHost announces no MAC, the entry's unique ID. Core samsungtv and
+    dlna_dmr take it from the neighbour table too (getmac). A stale table is
+    refreshed by a TCP connect, which the NAS's backend never sees as a request.
+    """
+    table = await hass.async_add_executor_job(_read_neighbour_table)
+    if mac := neighbour_mac(table, announcement.ip):
+        return mac
+    host, port = probe_address(announcement.url)
+    if not await async_tcp_probe(host, port, HEALTH_TIMEOUT):
+        return None
+    table = await hass.async_add_executor_job(_read_neighbour_table)
+    return neighbour_mac(table, announcement.ip)
+
+
+def _address_updates(entry: ConfigEntry, ip: str) -> dict[str, Any] | None:
+    """Return the entry's data at the NAS's new address (None if ignored)."""
+    if CONF_URL not in entry.data:
+        return None
+    return {CONF_IP_ADDRESS: ip, CONF_URL: moved_url(entry.data[CONF_URL], ip)}
+
+
 class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Set up one NAS."""
+    """Set up one NAS; follow a known NAS or plug that moved; offer a found plug."""
 
     VERSION = ENTRY_VERSION
     MINOR_VERSION = ENTRY_MINOR_VERSION
 
     def __init__(self) -> None:
-        """Start without a plug to reauthenticate."""
+        """Start without a plug to reauthenticate and with nothing discovered."""
         self._refusing_plug: str | None = None
+        self._announcement: Announcement | None = None
+        self._discovered_mac: str | None = None
+        self._plug_host: str | None = None
 
     @staticmethod
     @callback
@@ -427,6 +477,143 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    async def async_step_zeroconf(
+        self, discovery_info: ZeroconfServiceInfo
+    ) -> ConfigFlowResult:
+        """Offer a BaluHost that announced itself; follow a known one that moved.
+
+        Nothing but a TCP connect reaches the NAS before the user confirms, so
+        an announcement never wakes it or keeps it awake.
+        """
+        announcement = parse_announcement(
+            discovery_info.type,
+            discovery_info.properties,
+            discovery_info.ip_address,
+            discovery_info.port,
+        )
+        if announcement is None:
+            return self.async_abort(reason="not_baluhost")
+        mac = await _async_neighbour_mac(self.hass, announcement)
+        if mac is not None:
+            await self._async_follow_nas(mac, announcement.ip)
+        # Without the MAC only the address tells a configured NAS apart.
+        self._async_abort_entries_match({CONF_IP_ADDRESS: announcement.ip})
+        self._announcement = announcement
+        self._discovered_mac = mac
+        self.context["title_placeholders"] = {"name": announcement.hostname}
+        return await self.async_step_discovery_confirm()
+
+    async def _async_follow_nas(self, mac: str, ip: str) -> None:
+        """Make mac the flow's NAS; if it is configured, store its address and abort.
+
+        The entry's update listener reloads it when the address changed.
+        """
+        await self.async_set_unique_id(mac)
+        entry = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, mac)
+        if entry is not None:
+            self._abort_if_unique_id_configured(
+                updates=_address_updates(entry, ip), reload_on_update=False
+            )
+
+    async def async_step_discovery_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the discovered NAS; the connection form follows, filled in."""
+        assert self._announcement is not None  # noqa: S101 (set by zeroconf)
+        if user_input is not None:
+            return await self.async_step_user()
+        self._set_confirm_only()
+        return self.async_show_form(
+            step_id="discovery_confirm",
+            description_placeholders={
+                "name": self._announcement.hostname,
+                "url": self._announcement.url,
+                "version": self._announcement.version,
+            },
+        )
+
+    async def async_step_dhcp(
+        self, discovery_info: DhcpServiceInfo
+    ) -> ConfigFlowResult:
+        """Follow the NAS or a plug to a new address; offer a new Tapo plug."""
+        mac = format_mac(discovery_info.macaddress)
+        await self._async_follow_nas(mac, discovery_info.ip)
+        for entry in self._async_current_entries(include_ignore=False):
+            for plug in entry.subentries.values():
+                if plug.subentry_type == SUBENTRY_PLUG and plug.unique_id == mac:
+                    # The entry's update listener reloads it with the new address.
+                    self.hass.config_entries.async_update_subentry(
+                        entry, plug, data=plug.data | {CONF_HOST: discovery_info.ip}
+                    )
+                    return self.async_abort(reason="plug_already_configured")
+        if not self._async_current_entries(include_ignore=False):
+            return self.async_abort(reason="no_nas")
+        self._plug_host = discovery_info.ip
+        self.context["title_placeholders"] = {"name": discovery_info.hostname}
+        return await self.async_step_plug_confirm()
+
+    async def async_step_plug_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Add the discovered plug to a NAS entry, as its "Add plug" flow does.
+
+        Home Assistant starts discovery flows for config entries only, never
+        for subentries: this flow adds the subentry itself.
+        """
+        assert self._plug_host is not None  # noqa: S101 (set by dhcp)
+        entries = {
+            entry.entry_id: entry
+            for entry in self._async_current_entries(include_ignore=False)
+        }
+        if not entries:
+            return self.async_abort(reason="no_nas")
+        await _async_load(self.hass, "coordinator.plugs")
+        from kasa import Credentials  # noqa: PLC0415 (loaded)
+
+        from .coordinator.plugs import credentials_of  # noqa: PLC0415 (loaded)
+
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            entry = entries.get(
+                user_input.get(CONF_ENTRY, ""), next(iter(entries.values()))
+            )
+            credentials = credentials_of(entry)
+            if credentials is None and user_input.get(CONF_TPLINK_USERNAME):
+                credentials = Credentials(
+                    user_input[CONF_TPLINK_USERNAME].strip(),
+                    user_input.get(CONF_TPLINK_PASSWORD, ""),
+                )
+            if credentials is None:
+                errors["base"] = "account_required"
+            else:
+                plug, errors = await _async_new_plug(
+                    self.hass,
+                    entry,
+                    credentials,
+                    user_input | {CONF_HOST: self._plug_host},
+                )
+                if plug is not None:
+                    self.hass.config_entries.async_add_subentry(entry, plug)
+                    return self.async_abort(
+                        reason="plug_added",
+                        description_placeholders={
+                            "name": plug.title,
+                            "entry": entry.title,
+                        },
+                    )
+                errors = {
+                    key: f"plug_{error}" if key == "base" else error
+                    for key, error in errors.items()
+                }
+        return self.async_show_form(
+            step_id="plug_confirm",
+            data_schema=self.add_suggested_values_to_schema(
+                _plug_confirm_schema(list(entries.values())), user_input
+            ),
+            description_placeholders={"host": self._plug_host},
+            errors=errors,
+        )
+
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
@@ -437,6 +624,13 @@ class BalupiConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_BROADCAST_ADDRESS: await _default_broadcast(self.hass),
             CONF_BROADCAST_PORT: DEFAULT_BROADCAST_PORT,
         }
+        if self._announcement is not None:
+            defaults |= {
+                CONF_NAME: self._announcement.hostname,
+                CONF_URL: self._announcement.url,
+                CONF_IP_ADDRESS: self._announcement.ip,
+                CONF_MAC: self._discovered_mac or "",
+            }
         if user_input is not None:
             data, errors = await self._async_validate(user_input)
             if not errors:
@@ -877,11 +1071,14 @@ class PlugSubentryFlow(ConfigSubentryFlow):
         entry = self._get_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = _plug_role_errors(entry, user_input[CONF_ROLE])
-            if not errors:
-                result, errors = await self._async_try_plug(entry, user_input)
-                if result is not None:
-                    return result
+            assert self._credentials is not None  # noqa: S101 (set by the steps before)
+            plug, errors = await _async_new_plug(
+                self.hass, entry, self._credentials, user_input
+            )
+            if plug is not None:
+                return self.async_create_entry(
+                    title=plug.title, data=dict(plug.data), unique_id=plug.unique_id
+                )
         elif not self._discovered:
             from .coordinator.plugs import async_discover_plugs  # noqa: PLC0415 (loaded by the user step)
 
@@ -899,13 +1096,7 @@ class PlugSubentryFlow(ConfigSubentryFlow):
                     )
                 ),
                 probatio.Optional(CONF_NAME): TEXT,
-                probatio.Required(CONF_ROLE, default=ROLE_GENERIC): SelectSelector(
-                    SelectSelectorConfig(
-                        options=[ROLE_GENERIC, ROLE_NAS],
-                        translation_key=CONF_ROLE,
-                        mode=SelectSelectorMode.LIST,
-                    )
-                ),
+                probatio.Required(CONF_ROLE, default=ROLE_GENERIC): ROLE_SELECTOR,
             }
         )
         return self.async_show_form(
@@ -914,45 +1105,55 @@ class PlugSubentryFlow(ConfigSubentryFlow):
             errors=errors,
         )
 
-    async def _async_try_plug(
-        self, entry: ConfigEntry, user_input: dict[str, Any]
-    ) -> tuple[SubentryFlowResult | None, dict[str, str]]:
-        """Log in to the plug; create the subentry or say what went wrong."""
-        assert self._credentials is not None  # noqa: S101 (set by the steps before)
-        from kasa import KasaException  # noqa: PLC0415 (loaded by the user step)
 
-        from .coordinator.plugs import (  # noqa: PLC0415 (loaded by the user step)
-            async_identify_tapo,
-            credentials_of,
-            plug_error_key,
+async def _async_new_plug(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    credentials: Credentials,
+    user_input: dict[str, Any],
+) -> tuple[ConfigSubentry | None, dict[str, str]]:
+    """Log in to the plug; return its subentry or say what went wrong.
+
+    Shared by "Add plug" and a plug found by DHCP, so both check the same.
+    Both load python-kasa before they call this.
+    """
+    from kasa import KasaException  # noqa: PLC0415 (loaded by the caller)
+
+    from .coordinator.plugs import async_identify_tapo, credentials_of, plug_error_key  # noqa: PLC0415 (loaded by the caller)
+
+    if errors := _plug_role_errors(entry, user_input[CONF_ROLE]):
+        return None, errors
+    host, port = split_host(user_input[CONF_HOST])
+    try:
+        plug = await async_identify_tapo(hass, host, port, credentials)
+    except (KasaException, TimeoutError) as err:
+        return None, {"base": plug_error_key(err)}
+    title = user_input.get(CONF_NAME) or plug.alias or plug.model
+    if any(sub.unique_id == plug.mac for sub in entry.subentries.values()):
+        return None, {"base": "already_configured"}
+    if credentials_of(entry) is None:
+        # The account worked on a real plug: keep it for all plugs.
+        hass.config_entries.async_update_entry(
+            entry,
+            data=entry.data
+            | {
+                CONF_TPLINK_USERNAME: credentials.username,
+                CONF_TPLINK_PASSWORD: credentials.password,
+            },
         )
-
-        host, port = split_host(user_input[CONF_HOST])
-        try:
-            plug = await async_identify_tapo(self.hass, host, port, self._credentials)
-        except (KasaException, TimeoutError) as err:
-            return None, {"base": plug_error_key(err)}
-        title = user_input.get(CONF_NAME) or plug.alias or plug.model
-        if any(sub.unique_id == plug.mac for sub in entry.subentries.values()):
-            return None, {"base": "already_configured"}
-        if credentials_of(entry) is None:
-            # The account worked on a real plug: keep it for all plugs.
-            self.hass.config_entries.async_update_entry(
-                entry,
-                data=entry.data
-                | {
-                    CONF_TPLINK_USERNAME: self._credentials.username,
-                    CONF_TPLINK_PASSWORD: self._credentials.password,
-                },
-            )
-        data = {
-            CONF_HOST: host,
-            CONF_PORT: port,
-            CONF_MAC: plug.mac,
-            CONF_ROLE: user_input[CONF_ROLE],
-            CONF_CONNECTION: plug.connection,
-        }
-        return self.async_create_entry(title=title, data=data, unique_id=plug.mac), {}
+    data = {
+        CONF_HOST: host,
+        CONF_PORT: port,
+        CONF_MAC: plug.mac,
+        CONF_ROLE: user_input[CONF_ROLE],
+        CONF_CONNECTION: plug.connection,
+    }
+    return ConfigSubentry(
+        data=MappingProxyType(data),
+        subentry_type=SUBENTRY_PLUG,
+        title=title,
+        unique_id=plug.mac,
+    ), {}
 
 
 def _account_schema() -> probatio.Schema:
@@ -964,6 +1165,46 @@ def _account_schema() -> probatio.Schema:
             probatio.Required(CONF_TPLINK_PASSWORD): PASSWORD,
         }
     )
+
+
+ROLE_SELECTOR = SelectSelector(
+    SelectSelectorConfig(
+        options=[ROLE_GENERIC, ROLE_NAS],
+        translation_key=CONF_ROLE,
+        mode=SelectSelectorMode.LIST,
+    )
+)
+
+
+def _plug_confirm_schema(entries: list[ConfigEntry]) -> probatio.Schema:
+    """Return the form for a plug found by DHCP.
+
+    The NAS entry is asked for only if there are several, the TP-Link account
+    only if one of them has none yet.
+    """
+    from .coordinator.plugs import credentials_of  # noqa: PLC0415 (loaded by the step)
+
+    schema: dict[Any, Any] = {}
+    if len(entries) > 1:
+        schema[probatio.Required(CONF_ENTRY, default=entries[0].entry_id)] = (
+            SelectSelector(
+                SelectSelectorConfig(
+                    options=[
+                        SelectOptionDict(value=entry.entry_id, label=entry.title)
+                        for entry in entries
+                    ],
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            )
+        )
+    schema[probatio.Optional(CONF_NAME)] = TEXT
+    schema[probatio.Required(CONF_ROLE, default=ROLE_GENERIC)] = ROLE_SELECTOR
+    if any(credentials_of(entry) is None for entry in entries):
+        schema[probatio.Optional(CONF_TPLINK_USERNAME)] = TextSelector(
+            TextSelectorConfig(type=TextSelectorType.EMAIL)
+        )
+        schema[probatio.Optional(CONF_TPLINK_PASSWORD)] = PASSWORD
+    return probatio.Schema(schema)
 
 
 def _plug_role_errors(entry: ConfigEntry, role: str) -> dict[str, str]:

@@ -22,6 +22,9 @@ CONF_BOOT_TIMEOUT: Final = "boot_timeout"
 DEFAULT_NAME: Final = "BaluHost"
 DEFAULT_BROADCAST_ADDRESS: Final = "255.255.255.255"
 DEFAULT_BROADCAST_PORT: Final = 9
+# Where Linux keeps the MAC of each LAN address it talked to: a discovered NAS
+# announces no MAC, and the entry (and Wake-on-LAN) needs it.
+NEIGHBOUR_TABLE: Final = "/proc/net/arp"
 
 # The NAS enforces at least 32 characters; a generated secret is 48 URL-safe ones.
 MIN_SECRET_LENGTH: Final = 32
@@ -49,6 +52,8 @@ SUBENTRY_PLUG: Final = "plug"
 CONF_ROLE: Final = "role"
 ROLE_NAS: Final = "nas"
 ROLE_GENERIC: Final = "generic"
+# The NAS entry a plug found by DHCP is added to (when there are several).
+CONF_ENTRY: Final = "entry"
 CONF_CONNECTION: Final = "connection"
 CONF_TPLINK_USERNAME: Final = "tplink_username"
 CONF_TPLINK_PASSWORD: Final = "tplink_password"  # noqa: S105 (a config key)
@@ -161,3 +166,38 @@ KEEP_AWAKE_SWITCH: Final = "switch"
 KEEP_AWAKE_INBOX: Final = "inbox"
 SERVICE_SLEEP_NAS: Final = "sleep_nas"
 ATTR_MODE: Final = "mode"
+
+# Live figures of the awake NAS (whitelisted reads: system info and the current
+# network sample, two counted requests a cycle, 0.4 a minute). Read only while
+# the NAS is online; asleep, the last ones stay, dated.
+DEVICE_LIVE_INTERVAL: Final = 300
+DEVICE_LIVE_REQUESTS: Final = 2
+# Stored figures are written at most this often (the Pi's SD card) and when
+# Home Assistant stops.
+DEVICE_SAVE_DELAY: Final = 900
+# A boot time that moved by less than this is the same boot (uptime and the
+# moment of reading do not tick together).
+UP_SINCE_TOLERANCE: Final = 60
+ATTR_MEASURED_AT: Final = "measured_at"
+# The NAS's software: checked four times a day, only while it is online (one
+# awake-only read); an update BaluPi started is followed this often.
+UPDATE_CHECK_INTERVAL: Final = 6 * 3600
+UPDATE_PROGRESS_INTERVAL: Final = 5
+# The NAS's reasons for refusing an update, as shown: this many, this long.
+MAX_UPDATE_BLOCKERS: Final = 3
+MAX_UPDATE_REASON: Final = 300
+# The NAS's scheduled jobs (backup): hourly, only while it is online (one
+# awake-only read from its database).
+JOBS_INTERVAL: Final = 3600
+BACKUP_SCHEDULER: Final = "backup"
+# The NAS's notifications: listed every 10 minutes while it is online (one
+# awake-only read of those changed since the last one); each new one fires this
+# event, and the ones that need a person raise a repair issue until the NAS
+# says they are over.
+EVENTS_INTERVAL: Final = 600
+EVENT_NAS_EVENT: Final = "balupi_nas_event"
+ISSUE_NAS_RAID_DEGRADED: Final = "nas_raid_degraded"
+ISSUE_NAS_DISK_FAILING: Final = "nas_disk_failing"
+ISSUE_NAS_BACKUP_FAILED: Final = "nas_backup_failed"
+# Event messages and repair texts are cut to this many characters.
+MAX_EVENT_MESSAGE: Final = 500

@@ -27,7 +27,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN, EVENT_NAS_STATE_CHANGED
+from .const import CONF_API_KEY, DOMAIN, EVENT_NAS_EVENT, EVENT_NAS_STATE_CHANGED
 from .nas_state import NasState, Reason
 
 TRIGGER_WENT_OFFLINE: Final = "went_offline"
@@ -36,6 +36,19 @@ TRIGGER_WENT_OFFLINE_UNEXPECTEDLY: Final = "went_offline_unexpectedly"
 TRIGGER_DID_NOT_WAKE: Final = "did_not_wake"
 TRIGGER_FELL_ASLEEP: Final = "fell_asleep"
 TRIGGER_WOKE_UP: Final = "woke_up"
+# On the NAS's own events (balupi_nas_event), by their type.
+TRIGGER_RAID_PROBLEM: Final = "raid_problem"
+TRIGGER_DISK_PROBLEM: Final = "disk_problem"
+TRIGGER_BACKUP_FAILED: Final = "backup_failed"
+TRIGGER_BACKUP_COMPLETED: Final = "backup_completed"
+NAS_EVENT_TRIGGERS: Final = frozenset(
+    {
+        TRIGGER_RAID_PROBLEM,
+        TRIGGER_DISK_PROBLEM,
+        TRIGGER_BACKUP_FAILED,
+        TRIGGER_BACKUP_COMPLETED,
+    }
+)
 
 _OFFLINE: Final = NasState.OFFLINE.value
 _ASLEEP: Final = (NasState.SLEEPING, NasState.SUSPENDED)
@@ -61,6 +74,14 @@ TRIGGER_MATCHES: Final[dict[str, tuple[dict[str, str], ...]]] = {
     TRIGGER_WOKE_UP: tuple(
         {"from": state.value, "to": NasState.ONLINE.value} for state in _ASLEEP
     ),
+    TRIGGER_RAID_PROBLEM: ({"type": "raid.degraded"}, {"type": "raid.failed"}),
+    TRIGGER_DISK_PROBLEM: (
+        {"type": "smart.failure"},
+        {"type": "smart.warning"},
+        {"type": "smart.reallocated"},
+    ),
+    TRIGGER_BACKUP_FAILED: ({"type": "backup.failed"},),
+    TRIGGER_BACKUP_COMPLETED: ({"type": "backup.completed"},),
 }
 
 TRIGGER_SCHEMA: Final = DEVICE_TRIGGER_BASE_SCHEMA.extend(
@@ -102,9 +123,13 @@ async def async_validate_trigger_config(
 async def async_get_triggers(
     hass: HomeAssistant, device_id: str
 ) -> list[dict[str, str]]:
-    """List the NAS triggers; other BaluPi devices (plugs, Pi-hole) have none."""
-    if _nas_entry(hass, device_id) is None:
+    """List the NAS triggers; other BaluPi devices (plugs, Pi-hole) have none.
+
+    The NAS's own events come only with an API key, which reads them.
+    """
+    if (entry := _nas_entry(hass, device_id)) is None:
         return []
+    with_events = bool(entry.data.get(CONF_API_KEY))
     return [
         {
             CONF_PLATFORM: "device",
@@ -113,6 +138,7 @@ async def async_get_triggers(
             CONF_TYPE: trigger_type,
         }
         for trigger_type in TRIGGER_MATCHES
+        if with_events or trigger_type not in NAS_EVENT_TRIGGERS
     ]
 
 
@@ -122,16 +148,21 @@ async def async_attach_trigger(
     action: TriggerActionType,
     trigger_info: TriggerInfo,
 ) -> CALLBACK_TYPE:
-    """Listen for the state changes of this device's NAS only."""
+    """Listen for the state changes or events of this device's NAS only."""
     if (entry := _nas_entry(hass, config[CONF_DEVICE_ID])) is None:
         raise _not_a_nas(config[CONF_DEVICE_ID])
+    event_type = (
+        EVENT_NAS_EVENT
+        if config[CONF_TYPE] in NAS_EVENT_TRIGGERS
+        else EVENT_NAS_STATE_CHANGED
+    )
     detachers = [
         await event_trigger.async_attach_trigger(
             hass,
             event_trigger.TRIGGER_SCHEMA(
                 {
                     CONF_PLATFORM: CONF_EVENT,
-                    event_trigger.CONF_EVENT_TYPE: EVENT_NAS_STATE_CHANGED,
+                    event_trigger.CONF_EVENT_TYPE: event_type,
                     CONF_EVENT_DATA: {
                         ATTR_CONFIG_ENTRY_ID: entry.entry_id,
                         **match,

@@ -15,6 +15,12 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
+from .coordinator.device import (
+    DeviceCoordinator,
+    EventsCoordinator,
+    JobsCoordinator,
+    SoftwareCoordinator,
+)
 from .coordinator.dns import DnsCoordinator
 from .coordinator.inbox import InboxCoordinator
 from .coordinator.insights import InsightsCoordinator
@@ -43,6 +49,10 @@ class BalupiNasDeviceEntity[
     | SnapshotCoordinator
     | InboxCoordinator
     | InsightsCoordinator
+    | DeviceCoordinator
+    | SoftwareCoordinator
+    | JobsCoordinator
+    | EventsCoordinator
 ](CoordinatorEntity[CoordinatorT]):
     """An entity of the NAS device, named by its translation key."""
 
@@ -60,11 +70,15 @@ class BalupiNasDeviceEntity[
 
 
 # Fed by the heartbeat, the last going-offline snapshot, the Pi's inbox (shown
-# on the NAS it feeds) and the energy insights.
+# on the NAS it feeds), the energy insights and the awake NAS's live figures.
 BalupiNasEntity = BalupiNasDeviceEntity[NasCoordinator]
 BalupiSnapshotEntity = BalupiNasDeviceEntity[SnapshotCoordinator]
 BalupiInboxEntity = BalupiNasDeviceEntity[InboxCoordinator]
 BalupiInsightEntity = BalupiNasDeviceEntity[InsightsCoordinator]
+BalupiDeviceEntity = BalupiNasDeviceEntity[DeviceCoordinator]
+BalupiSoftwareEntity = BalupiNasDeviceEntity[SoftwareCoordinator]
+BalupiJobsEntity = BalupiNasDeviceEntity[JobsCoordinator]
+BalupiEventsEntity = BalupiNasDeviceEntity[EventsCoordinator]
 
 
 class BalupiDnsEntity(CoordinatorEntity[DnsCoordinator]):

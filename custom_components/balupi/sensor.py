@@ -20,6 +20,7 @@ from homeassistant.const import (
     PERCENTAGE,
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
+    UnitOfDataRate,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
     UnitOfEnergy,
@@ -34,9 +35,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .baluhost import SleepState, SleepStatus
-from .const import CONF_ROLE, DOMAIN, ROLE_NAS
+from .baluhost import SchedulerRunStatus, SleepState, SleepStatus
+from .const import ATTR_MEASURED_AT, CONF_ROLE, DOMAIN, ROLE_NAS
 from .coordinator import BalupiConfigEntry
+from .coordinator.device import BackupJob, LiveFigures
 from .coordinator.dns import DnsShown, DnsStatus
 from .coordinator.inbox import InboxCoordinator
 from .coordinator.insights import Insights, InsightsCoordinator
@@ -44,9 +46,12 @@ from .coordinator.metering import energy_value
 from .coordinator.nas import NasStatus
 from .coordinator.snapshot import SnapshotCoordinator
 from .entity import (
+    BalupiDeviceEntity,
     BalupiDnsEntity,
+    BalupiEventsEntity,
     BalupiInboxEntity,
     BalupiInsightEntity,
+    BalupiJobsEntity,
     BalupiNasEntity,
     BalupiPlugEntity,
     BalupiSnapshotEntity,
@@ -131,6 +136,109 @@ SENSORS: tuple[NasSensorEntityDescription, ...] = (
         translation_key="nas_version",
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda status: status.version,
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveSensorEntityDescription(SensorEntityDescription):
+    """A live figure of the awake NAS."""
+
+    value_fn: Callable[[LiveFigures], StateType | datetime]
+
+
+# With an API key: read while the NAS is awake, kept (dated) while it sleeps.
+LIVE_SENSORS: tuple[LiveSensorEntityDescription, ...] = (
+    LiveSensorEntityDescription(
+        key="cpu_usage",
+        translation_key="cpu_usage",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda figures: figures.cpu_percent,
+    ),
+    LiveSensorEntityDescription(
+        key="cpu_temperature",
+        translation_key="cpu_temperature",
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda figures: figures.cpu_temperature,
+    ),
+    LiveSensorEntityDescription(
+        key="memory_used",
+        translation_key="memory_used",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda figures: figures.memory_used,
+    ),
+    LiveSensorEntityDescription(
+        key="memory_used_percent",
+        translation_key="memory_used_percent",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda figures: figures.memory_percent,
+    ),
+    LiveSensorEntityDescription(
+        key="network_download",
+        translation_key="network_download",
+        device_class=SensorDeviceClass.DATA_RATE,
+        native_unit_of_measurement=UnitOfDataRate.MEGABITS_PER_SECOND,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda figures: figures.network_down,
+    ),
+    LiveSensorEntityDescription(
+        key="network_upload",
+        translation_key="network_upload",
+        device_class=SensorDeviceClass.DATA_RATE,
+        native_unit_of_measurement=UnitOfDataRate.MEGABITS_PER_SECOND,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda figures: figures.network_up,
+    ),
+    LiveSensorEntityDescription(
+        key="up_since",
+        translation_key="up_since",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda figures: figures.up_since,
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSensorEntityDescription(SensorEntityDescription):
+    """A figure of the NAS's backup scheduler."""
+
+    value_fn: Callable[[BackupJob], StateType | datetime]
+
+
+# With an API key: the backup scheduler, read hourly while the NAS is awake.
+JOB_SENSORS: tuple[JobSensorEntityDescription, ...] = (
+    JobSensorEntityDescription(
+        key="backup_job_result",
+        translation_key="backup_job_result",
+        device_class=SensorDeviceClass.ENUM,
+        options=[status.value for status in SchedulerRunStatus],
+        value_fn=lambda job: None if job.last_status is None else job.last_status,
+    ),
+    JobSensorEntityDescription(
+        key="backup_job_last_run",
+        translation_key="backup_job_last_run",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda job: job.last_run,
+    ),
+    JobSensorEntityDescription(
+        key="backup_job_next_run",
+        translation_key="backup_job_next_run",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda job: job.next_run,
     ),
 )
 
@@ -457,6 +565,14 @@ async def async_setup_entry(
         async_add_entities(
             NasSensor(coordinator, description) for description in SLEEP_SENSORS
         )
+    if (device := entry.runtime_data.device) is not None:
+        async_add_entities(
+            LiveSensor(device, description) for description in LIVE_SENSORS
+        )
+    if (jobs := entry.runtime_data.jobs) is not None:
+        async_add_entities(JobSensor(jobs, description) for description in JOB_SENSORS)
+    if (events := entry.runtime_data.events) is not None:
+        async_add_entities([UnreadSensor(events, UNREAD)])
     async_add_entities(
         SnapshotSensor(snapshots, description) for description in SNAPSHOT_SENSORS
     )
@@ -597,6 +713,73 @@ class NasSensor(BalupiNasEntity, SensorEntity):
     def native_value(self) -> StateType | datetime:
         """Return the sensor's value."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+
+class LiveSensor(BalupiDeviceEntity, SensorEntity):
+    """A live figure of the NAS: current while it is awake, dated while not."""
+
+    entity_description: LiveSensorEntityDescription
+    # Changes with every reading; the state's own history says when it moved.
+    _unrecorded_attributes = frozenset({ATTR_MEASURED_AT})
+
+    @property
+    def available(self) -> bool:
+        """Return whether the NAS was ever read (and the last read did not fail)."""
+        return super().available and self.coordinator.data is not None
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """Return the last figure read."""
+        if (figures := self.coordinator.data) is None:
+            return None
+        return self.entity_description.value_fn(figures)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Say when the figure was measured: while the NAS sleeps, it is old."""
+        if (figures := self.coordinator.data) is None:
+            return None
+        return {ATTR_MEASURED_AT: figures.measured_at.isoformat()}
+
+
+UNREAD = SensorEntityDescription(
+    key="unread_notifications",
+    translation_key="unread_notifications",
+    state_class=SensorStateClass.MEASUREMENT,
+)
+
+
+class UnreadSensor(BalupiEventsEntity, SensorEntity):
+    """How many of the NAS's notifications are unread (as of the last listing)."""
+
+    @property
+    def native_value(self) -> int | None:
+        """Return the count; unknown before the first listing."""
+        return self.coordinator.data
+
+
+class JobSensor(BalupiJobsEntity, SensorEntity):
+    """One figure of the backup scheduler (kept while the NAS sleeps)."""
+
+    entity_description: JobSensorEntityDescription
+    # The NAS's own words, up to 2000 characters.
+    _unrecorded_attributes = frozenset({"error"})
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """Return the figure; unknown while the NAS has no backup scheduler."""
+        if (job := self.coordinator.data) is None:
+            return None
+        return self.entity_description.value_fn(job)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Add why the last run failed (as the NAS says, cut short)."""
+        if (job := self.coordinator.data) is None or (
+            self.entity_description.key != "backup_job_result"
+        ):
+            return None
+        return {"error": job.last_error, "enabled": job.enabled}
 
 
 class SnapshotSensor(BalupiSnapshotEntity, SensorEntity):

@@ -15,6 +15,12 @@ from homeassistant.util.hass_dict import HassKey
 
 from ..const import DOMAIN
 from ..handshake import ReplayGuard
+from .device import (
+    DeviceCoordinator,
+    EventsCoordinator,
+    JobsCoordinator,
+    SoftwareCoordinator,
+)
 from .dns import DnsCoordinator
 from .inbox import InboxCoordinator
 from .insights import InsightsCoordinator
@@ -35,6 +41,11 @@ class BalupiData:
     insights: InsightsCoordinator
     dns: DnsCoordinator | None = None
     inbox: InboxCoordinator | None = None
+    # The awake NAS's live figures; only with an API key.
+    device: DeviceCoordinator | None = None
+    software: SoftwareCoordinator | None = None
+    jobs: JobsCoordinator | None = None
+    events: EventsCoordinator | None = None
     # Plug coordinators by subentry id.
     plugs: dict[str, PlugCoordinator] = field(default_factory=dict)
     # Two handshake calls at once are handled one after the other.

@@ -335,6 +335,14 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
             )
         _LOGGER.debug("Sleep read of %s failed: %s", self.config_entry.title, err)
 
+    def report_read_error(self, err: BaluHostError) -> None:
+        """Take a failed read of another coordinator's (reauth for a rejected key)."""
+        self._on_read_error(err)
+
+    def action_error(self, err: BaluHostError) -> HomeAssistantError:
+        """Say why the NAS refused another coordinator's action."""
+        return self._action_error(err)
+
     def _clock(self) -> float:
         """Return the monotonic time the sleep watch counts in."""
         return self.hass.loop.time()

@@ -16,8 +16,15 @@ STORE_SNAPSHOT: Final = "snapshot"
 STORE_INBOX: Final = "inbox"
 STORE_INSIGHTS: Final = "insights"
 STORE_DNS: Final = "dns"
+STORE_DEVICE: Final = "device"
 # Removed with the entry; the DNS store goes with its Pi-hole (async_remove_dns).
-ENTRY_STORES: Final = (STORE_LIFECYCLE, STORE_SNAPSHOT, STORE_INBOX, STORE_INSIGHTS)
+ENTRY_STORES: Final = (
+    STORE_LIFECYCLE,
+    STORE_SNAPSHOT,
+    STORE_INBOX,
+    STORE_INSIGHTS,
+    STORE_DEVICE,
+)
 
 
 def store_key(entry_id: str, key: str) -> str:
