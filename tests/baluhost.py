@@ -44,6 +44,8 @@ STOP_TIMEOUT = 30
 STATE_TIMEOUT = 15
 # Keeps reads of the arranging administrator from waking the NAS.
 NO_WAKE = {"X-Sync-Trigger": "auto"}
+# BaluHost's default idle_http_threshold: more requests a minute keep it awake.
+IDLE_HTTP_THRESHOLD = 5.0
 
 _names = itertools.count(1)
 

@@ -23,7 +23,6 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.balupi import device_trigger
 from custom_components.balupi.const import (
     ATTR_MEASURED_AT,
-    BALUHOST_IDLE_HTTP_THRESHOLD,
     CONF_API_KEY,
     DOMAIN,
     EVENT_NAS_EVENT,
@@ -56,6 +55,7 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .baluhost import (  # noqa: F401 - fixtures are found by pytest, not used
+    IDLE_HTTP_THRESHOLD,
     START_TIMEOUT,
     BaluHostAdmin,
     BaluHostProcess,
@@ -240,7 +240,7 @@ async def test_balupi_with_everything_enabled_stays_far_below_the_idle_threshold
     assert hass.states.get(CPU).attributes[ATTR_MEASURED_AT] != first
     assert per_minute >= counted_per_minute()
     assert per_minute <= budget
-    assert per_minute <= BALUHOST_IDLE_HTTP_THRESHOLD / 3
+    assert per_minute <= IDLE_HTTP_THRESHOLD / 3
     assert hass.states.get(STATE).state == NasState.ONLINE
 
 

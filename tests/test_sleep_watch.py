@@ -25,8 +25,8 @@ from custom_components.balupi.sleep_watch import (
     in_suspend_window,
 )
 
-# BaluHost's default idle_http_threshold: more requests a minute keep it awake.
-BALUHOST_IDLE_HTTP_THRESHOLD = 5.0
+from .baluhost import IDLE_HTTP_THRESHOLD
+
 TIMING = SleepTiming(SLEEP_STATUS_INTERVAL, SLEEP_SCHEDULE_INTERVAL, SUSPEND_GRACE)
 NOON = time(12, 0)
 
@@ -57,7 +57,7 @@ def schedule(
 def test_budget_is_far_below_the_idle_threshold() -> None:
     # The NAS counts every read; a quarter of its threshold leaves room for
     # its other clients and still lets it fall idle.
-    assert TIMING.counted_per_minute() <= BALUHOST_IDLE_HTTP_THRESHOLD / 4
+    assert TIMING.counted_per_minute() <= IDLE_HTTP_THRESHOLD / 4
     assert TIMING.counted_per_minute() == pytest.approx(1 + 1 / 15)
 
 
