@@ -375,15 +375,7 @@ class SoftwareCoordinator(AwakeReadCoordinator[NasSoftware]):
 
     async def async_install(self) -> None:
         """Start the update; its progress is then read until it is over."""
-        if self._nas.lifecycle.state is not NasState.ONLINE:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="not_possible_now",
-                translation_placeholders={
-                    "name": self.config_entry.title,
-                    "state": self._nas.lifecycle.state.value,
-                },
-            )
+        self._nas.refuse_unless(NasState.ONLINE)
         try:
             self._update_id = await self._client.update_start()
         except BaluHostUpdateRefusedError as err:

@@ -308,7 +308,7 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
                 return None
             reading = await client.sleep_status()
         except BaluHostError as err:
-            self._on_read_error(err)
+            self.report_read_error(err)
             return None
         return reading
 
@@ -326,7 +326,7 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
                 self._set_issue(ISSUE_NAS_CERTIFICATE, active=bad_certificate)
         return liveness is Liveness.ALIVE
 
-    def _on_read_error(self, err: BaluHostError) -> None:
+    def report_read_error(self, err: BaluHostError) -> None:
         """Start reauthentication once for a rejected key."""
         if isinstance(err, BaluHostAuthError) and not self._reauth_started:
             self._reauth_started = True
@@ -334,14 +334,6 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
                 self.hass, data={REAUTH: REAUTH_API_KEY}
             )
         _LOGGER.debug("Sleep read of %s failed: %s", self.config_entry.title, err)
-
-    def report_read_error(self, err: BaluHostError) -> None:
-        """Take a failed read of another coordinator's (reauth for a rejected key)."""
-        self._on_read_error(err)
-
-    def action_error(self, err: BaluHostError) -> HomeAssistantError:
-        """Say why the NAS refused another coordinator's action."""
-        return self._action_error(err)
 
     def _clock(self) -> float:
         """Return the monotonic time the sleep watch counts in."""
@@ -357,7 +349,7 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
             )
         return self.client
 
-    def _refuse_unless(self, *states: NasState) -> None:
+    def refuse_unless(self, *states: NasState) -> None:
         """Refuse an action the NAS cannot take in its current state."""
         if (state := self.lifecycle.state) not in states:
             raise ServiceValidationError(
@@ -369,10 +361,10 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
                 },
             )
 
-    def _action_error(self, err: BaluHostError) -> HomeAssistantError:
+    def action_error(self, err: BaluHostError) -> HomeAssistantError:
         """Say in the user's language why the NAS refused an action."""
         if isinstance(err, BaluHostAuthError):
-            self._on_read_error(err)
+            self.report_read_error(err)
             return HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="api_key_rejected"
             )
@@ -391,17 +383,17 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
     async def async_soft_sleep(self) -> None:
         """Put the NAS into soft sleep and read it back at once."""
         client = self._require_client()
-        self._refuse_unless(NasState.ONLINE)
+        self.refuse_unless(NasState.ONLINE)
         try:
             await client.soft_sleep()
         except BaluHostError as err:
-            raise self._action_error(err) from err
+            raise self.action_error(err) from err
         await self._async_read_now()
 
     async def async_suspend(self) -> None:
         """Suspend the NAS; its silence afterwards is that suspend, not a death."""
         client = self._require_client()
-        self._refuse_unless(NasState.ONLINE, NasState.SLEEPING)
+        self.refuse_unless(NasState.ONLINE, NasState.SLEEPING)
         self.watch.note_suspend_requested(self._clock())
         try:
             outcome = await client.suspend()
@@ -412,7 +404,7 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
             return
         except BaluHostError as err:
             self.watch.forget_suspend_request()
-            raise self._action_error(err) from err
+            raise self.action_error(err) from err
         if outcome is SuspendOutcome.RESUMED:
             # It answers only after it has resumed: awake again.
             self.watch.forget_suspend_request()
@@ -429,7 +421,7 @@ class NasCoordinator(DataUpdateCoordinator[NasStatus]):
             try:
                 await self.client.wake()
             except BaluHostError as err:
-                raise self._action_error(err) from err
+                raise self.action_error(err) from err
             await self._async_read_now()
             return
         await self._async_wake_on_lan()
